@@ -1,0 +1,250 @@
+//! Request bodies: the payload modes, and turning the client's body into a
+//! body the proxy can sign and send.
+//!
+//! A V4 signature covers `x-amz-content-sha256`, which must be known before
+//! the headers go out. What the proxy does with a body depends on the mode:
+//!
+//! | mode | body with a known length | body of unknown length (chunked) |
+//! |---|---|---|
+//! | `unsigned` | streamed as it arrives, `UNSIGNED-PAYLOAD` | spooled, then signed by hash |
+//! | `signed` | held in memory up to `memory_body_limit`, else spooled; signed by hash | spooled, then signed by hash |
+//! | `auto` | empty: hash of empty; otherwise as `signed` | as `signed` |
+//!
+//! Spooling writes the body to an anonymous temporary file while hashing it,
+//! then streams the file; the file has no name and disappears when closed,
+//! whatever path the request takes. Spooling stops at `spool_limit` with a
+//! 413 from the proxy. A body that fails or ends early is never forwarded in
+//! place of the whole: the request is refused, or, when streaming, the
+//! upstream request is aborted so that the gateway stores nothing.
+//!
+//! Not yet here: the constant-memory `streaming` mode (aws-chunked with
+//! per-chunk signatures); large signed bodies are spooled instead.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Incoming};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ErrorKind, ProxyError};
+use crate::spool;
+
+/// Errors carried by bodies that flow through the proxy.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of a request sent to the gateway.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The body of a response sent to the client.
+pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The SHA-256 of an empty body, in hex.
+pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// How request bodies are signed (V4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadMode {
+    /// Empty bodies by the hash of empty, all others as `Signed`.
+    #[default]
+    Auto,
+    /// `UNSIGNED-PAYLOAD`: fastest; use it when the gateway is reached over TLS.
+    Unsigned,
+    /// The SHA-256 of the whole body, computed before the request is sent.
+    Signed,
+}
+
+/// How much of a body the proxy may hold to sign it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Bodies up to this many bytes are held in memory.
+    pub memory_limit: u64,
+    /// Bodies up to this many bytes may be spooled to disk.
+    pub spool_limit: u64,
+    /// Where spool files go; the system's temporary directory when `None`.
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// What the proxy signs as the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadHash {
+    /// `UNSIGNED-PAYLOAD`.
+    Unsigned,
+    /// The SHA-256 of the whole body.
+    Sha256([u8; 32]),
+}
+
+/// A body ready to be signed and sent.
+pub struct PreparedBody {
+    /// The bytes to send.
+    pub body: UpstreamBody,
+    /// Exactly how many bytes `body` yields.
+    pub length: u64,
+    /// The value for `x-amz-content-sha256`.
+    pub hash: PayloadHash,
+}
+
+// === impl PayloadMode ===
+
+impl FromStr for PayloadMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "unsigned" => Ok(Self::Unsigned),
+            "signed" => Ok(Self::Signed),
+            other => Err(format!("'{other}' is not one of: auto, unsigned, signed")),
+        }
+    }
+}
+
+impl PayloadMode {
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Unsigned => "unsigned",
+            Self::Signed => "signed",
+        }
+    }
+}
+
+// === impl PayloadHash ===
+
+impl PayloadHash {
+    /// The hash of an empty body.
+    pub fn of_empty() -> Self {
+        Self::Sha256(Sha256::digest(b"").into())
+    }
+
+    /// The value of the `x-amz-content-sha256` header.
+    pub fn header_value(&self) -> String {
+        match self {
+            Self::Unsigned => "UNSIGNED-PAYLOAD".to_owned(),
+            Self::Sha256(digest) => hex::encode(digest),
+        }
+    }
+}
+
+// === impl PreparedBody ===
+
+impl PreparedBody {
+    fn empty() -> Self {
+        Self {
+            body: Empty::new().map_err(|never| match never {}).boxed_unsync(),
+            length: 0,
+            hash: PayloadHash::of_empty(),
+        }
+    }
+
+    fn in_memory(bytes: Bytes) -> Self {
+        let hash = PayloadHash::Sha256(Sha256::digest(&bytes).into());
+        Self {
+            length: bytes.len() as u64,
+            body: Full::new(bytes).map_err(|never| match never {}).boxed_unsync(),
+            hash,
+        }
+    }
+
+    fn streamed(body: Incoming, length: u64) -> Self {
+        Self {
+            body: body.map_err(BoxError::from).boxed_unsync(),
+            length,
+            hash: PayloadHash::Unsigned,
+        }
+    }
+}
+
+/// Turns the client's body into a body to sign, as `mode` says.
+pub async fn prepare(
+    body: Incoming,
+    mode: PayloadMode,
+    limits: &BodyLimits,
+) -> Result<PreparedBody, ProxyError> {
+    let declared = body.size_hint().exact();
+    match declared {
+        Some(0) => Ok(PreparedBody::empty()),
+        Some(length) if mode == PayloadMode::Unsigned => Ok(PreparedBody::streamed(body, length)),
+        Some(length) if length <= limits.memory_limit => read_into_memory(body, length).await,
+        Some(length) if length > limits.spool_limit => Err(too_large(limits.spool_limit)),
+        _ => spool_body(body, limits).await,
+    }
+}
+
+async fn read_into_memory(mut body: Incoming, length: u64) -> Result<PreparedBody, ProxyError> {
+    let mut bytes = BytesMut::with_capacity(length as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| incomplete())?;
+        if let Ok(data) = frame.into_data() {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    if bytes.len() as u64 != length {
+        return Err(incomplete());
+    }
+    Ok(PreparedBody::in_memory(bytes.freeze()))
+}
+
+async fn spool_body(body: Incoming, limits: &BodyLimits) -> Result<PreparedBody, ProxyError> {
+    let spooled = spool::write(body, limits).await?;
+    if spooled.length == 0 {
+        return Ok(PreparedBody::empty());
+    }
+    Ok(PreparedBody {
+        length: spooled.length,
+        hash: PayloadHash::Sha256(spooled.sha256),
+        body: spooled.into_body(),
+    })
+}
+
+/// The error for a body that ended or failed before it was complete.
+pub fn incomplete() -> ProxyError {
+    ProxyError::new(
+        ErrorKind::IncompleteBody,
+        "the request body ended before it was complete",
+    )
+}
+
+/// The error for a body over the spool limit.
+pub fn too_large(limit: u64) -> ProxyError {
+    ProxyError::new(
+        ErrorKind::BodyTooLarge,
+        format!("the request body is larger than the proxy's limit of {limit} bytes"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_hash_matches_the_known_value() {
+        assert_eq!(PayloadHash::of_empty().header_value(), EMPTY_SHA256);
+    }
+
+    #[test]
+    fn unsigned_header_value() {
+        assert_eq!(PayloadHash::Unsigned.header_value(), "UNSIGNED-PAYLOAD");
+    }
+
+    #[test]
+    fn payload_modes_parse_by_name() {
+        for mode in [PayloadMode::Auto, PayloadMode::Unsigned, PayloadMode::Signed] {
+            assert_eq!(mode.as_str().parse::<PayloadMode>(), Ok(mode));
+        }
+        assert!("streaming-fast".parse::<PayloadMode>().is_err());
+    }
+
+    #[test]
+    fn in_memory_body_is_hashed() {
+        let prepared = PreparedBody::in_memory(Bytes::from_static(b"abc"));
+        assert_eq!(prepared.length, 3);
+        assert_eq!(
+            prepared.hash.header_value(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

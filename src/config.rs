@@ -1,0 +1,498 @@
+//! The proxy's configuration: the TOML file, the command-line overrides, and
+//! the validated [`Config`] the rest of the proxy reads.
+//!
+//! The file is read as a TOML table, every known key is checked on its own,
+//! and every problem is collected, so that one run reports all of them, each
+//! naming its key. Unknown keys are problems too. Command-line flags override
+//! the file's keys before validation, so a bad flag is reported the same way.
+//! `config.example.toml` documents every key with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::body::{BodyLimits, PayloadMode};
+use crate::credentials::StaticCredentials;
+use crate::upstream::{Timeouts, Upstream};
+use crate::uri::PlusInPath;
+
+/// The default listen address: loopback, a fixed port.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// The default signing region; Zenko does not check it.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// Bodies up to this size are held in memory to be hashed (1 MiB).
+pub const DEFAULT_MEMORY_BODY_LIMIT: u64 = 1024 * 1024;
+/// Bodies are spooled to disk up to this size (5 GiB, S3's largest PUT).
+pub const DEFAULT_SPOOL_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// Time allowed to open a connection to the gateway.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed from the end of the request to the gateway's response headers.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The keys of the top-level table.
+const TOP_LEVEL_KEYS: [&str; 13] = [
+    "listen",
+    "allow_remote",
+    "upstream",
+    "region",
+    "payload",
+    "profile",
+    "plus_in_path",
+    "memory_body_limit",
+    "spool_limit",
+    "spool_dir",
+    "connect_timeout",
+    "response_timeout",
+    "credentials",
+];
+
+/// The keys of the `[credentials]` table.
+const CREDENTIAL_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "session_token"];
+
+/// The validated configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the proxy listens.
+    pub listen: SocketAddr,
+    /// Whether a non-loopback listen address is allowed.
+    pub allow_remote: bool,
+    /// The gateway; `None` means the embedded demo upstream.
+    pub upstream: Option<Upstream>,
+    /// The signing region.
+    pub region: String,
+    /// How request bodies are signed.
+    pub payload: PayloadMode,
+    /// The profile of the shared credentials file, if one was named.
+    pub profile: Option<String>,
+    /// What a `+` in the client's path means.
+    pub plus_in_path: PlusInPath,
+    /// How much of a body the proxy may hold, in memory and on disk.
+    pub body: BodyLimits,
+    /// Timeouts towards the gateway.
+    pub timeouts: Timeouts,
+    /// Credentials given in the config file.
+    pub credentials: StaticCredentials,
+}
+
+/// Values given on the command line; each overrides the file's key.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `listen`.
+    pub listen: Option<String>,
+    /// `allow_remote`, only ever switched on by a flag.
+    pub allow_remote: bool,
+    /// `upstream`.
+    pub upstream: Option<String>,
+    /// `region`.
+    pub region: Option<String>,
+    /// `payload`.
+    pub payload: Option<String>,
+    /// `profile`.
+    pub profile: Option<String>,
+    /// `plus_in_path`.
+    pub plus_in_path: Option<String>,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more keys are missing, unknown or wrong; all are listed.
+    #[error("invalid configuration: {}", .problems.join("; "))]
+    Invalid {
+        /// One entry per problem, each naming its key.
+        problems: Vec<String>,
+    },
+}
+
+/// Collects the problems found while validating.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+// === impl Config ===
+
+impl Config {
+    /// Reads the file at `path` (if any) and applies `overrides`.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_toml(&text, overrides)
+    }
+
+    /// Parses TOML text and applies `overrides`.
+    pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
+            ConfigError::Invalid {
+                problems: vec![format!("not valid TOML: {}", error.message())],
+            }
+        })?;
+        apply_overrides(&mut table, overrides);
+        validate(table)
+    }
+}
+
+fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
+    let mut set = |key: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            table.insert(key.to_owned(), toml::Value::String(value.clone()));
+        }
+    };
+    set("listen", &overrides.listen);
+    set("upstream", &overrides.upstream);
+    set("region", &overrides.region);
+    set("payload", &overrides.payload);
+    set("profile", &overrides.profile);
+    set("plus_in_path", &overrides.plus_in_path);
+    if overrides.allow_remote {
+        table.insert("allow_remote".to_owned(), toml::Value::Boolean(true));
+    }
+}
+
+fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
+    problems.unknown_keys(&table, &TOP_LEVEL_KEYS, "");
+
+    let listen = problems
+        .take::<String>(&mut table, "listen")
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen = problems.check("listen", parse_listen(&listen));
+    let allow_remote = problems
+        .take::<bool>(&mut table, "allow_remote")
+        .unwrap_or(false);
+    if let Some(listen) = listen
+        && !listen.ip().is_loopback()
+        && !allow_remote
+    {
+        problems.push(format!(
+            "listen: {listen} is not a loopback address; anyone who reaches it could use \
+             the proxy's credentials (pass --allow-remote to accept that)"
+        ));
+    }
+
+    let upstream = problems
+        .take::<String>(&mut table, "upstream")
+        .and_then(|url| problems.check("upstream", Upstream::parse(&url)));
+    let region = problems
+        .take::<String>(&mut table, "region")
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        problems.push(format!("region: '{region}' is not a region name"));
+    }
+    let payload = problems
+        .take::<String>(&mut table, "payload")
+        .and_then(|mode| problems.check("payload", mode.parse::<PayloadMode>()))
+        .unwrap_or_default();
+    let profile = problems.take::<String>(&mut table, "profile");
+    let plus_in_path = problems
+        .take::<String>(&mut table, "plus_in_path")
+        .and_then(|text| problems.check("plus_in_path", parse_plus_in_path(&text)))
+        .unwrap_or_default();
+
+    let body = body_limits(&mut table, &mut problems);
+    let timeouts = timeouts(&mut table, &mut problems);
+    let credentials = credentials(&mut table, &mut problems);
+
+    if !problems.0.is_empty() {
+        return Err(ConfigError::Invalid {
+            problems: problems.0,
+        });
+    }
+    Ok(Config {
+        listen: listen.expect("a listen problem was reported"),
+        allow_remote,
+        upstream,
+        region,
+        payload,
+        profile,
+        plus_in_path,
+        body,
+        timeouts,
+        credentials,
+    })
+}
+
+fn body_limits(table: &mut toml::Table, problems: &mut Problems) -> BodyLimits {
+    let mut size = |key: &str, default: u64| {
+        problems
+            .take::<toml::Value>(table, key)
+            .and_then(|value| problems.check(key, parse_size(&value)))
+            .unwrap_or(default)
+    };
+    let memory_limit = size("memory_body_limit", DEFAULT_MEMORY_BODY_LIMIT);
+    let spool_limit = size("spool_limit", DEFAULT_SPOOL_LIMIT);
+    let spool_dir = problems.take::<PathBuf>(table, "spool_dir");
+    if let Some(dir) = &spool_dir
+        && !dir.is_dir()
+    {
+        problems.push(format!(
+            "spool_dir: {} is not a directory",
+            dir.display()
+        ));
+    }
+    BodyLimits {
+        memory_limit,
+        spool_limit,
+        spool_dir,
+    }
+}
+
+fn timeouts(table: &mut toml::Table, problems: &mut Problems) -> Timeouts {
+    let mut duration = |key: &str, default: Duration| {
+        problems
+            .take::<String>(table, key)
+            .and_then(|text| problems.check(key, parse_duration(&text)))
+            .unwrap_or(default)
+    };
+    Timeouts {
+        connect: duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        response: duration("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+    }
+}
+
+fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCredentials {
+    let Some(mut section) = problems.take::<toml::Table>(table, "credentials") else {
+        return StaticCredentials::default();
+    };
+    problems.unknown_keys(&section, &CREDENTIAL_KEYS, "credentials.");
+    StaticCredentials {
+        access_key_id: problems.take(&mut section, "access_key_id"),
+        secret_access_key: problems.take(&mut section, "secret_access_key"),
+        session_token: problems.take(&mut section, "session_token"),
+    }
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an address like 127.0.0.1:7070 or [::1]:7070"))
+}
+
+fn parse_plus_in_path(text: &str) -> Result<PlusInPath, String> {
+    match text {
+        "space" => Ok(PlusInPath::Space),
+        "literal" => Ok(PlusInPath::Literal),
+        other => Err(format!("'{other}' is not one of: space, literal")),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|_| format!("'{text}' is not a duration like 10s or 500ms"))?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".to_owned());
+    }
+    Ok(duration)
+}
+
+/// A size in bytes: an integer, or a string with a unit (`64KiB`, `1 MiB`,
+/// `5GiB`, `2MB`).
+fn parse_size(value: &toml::Value) -> Result<u64, String> {
+    match value {
+        toml::Value::Integer(bytes) if *bytes >= 0 => Ok(*bytes as u64),
+        toml::Value::String(text) => parse_size_text(text),
+        other => Err(format!("{other} is not a size like 1048576 or \"1MiB\"")),
+    }
+}
+
+fn parse_size_text(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("'{text}' is not a size like \"64KiB\", \"1MiB\" or \"5GiB\"")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| format!("'{text}' is not a size like \"64KiB\", \"1MiB\" or \"5GiB\""))
+}
+
+// === impl Problems ===
+
+impl Problems {
+    fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// Removes `key` from `table` and reads it as a `T`; a wrong type is a
+    /// problem that names the key.
+    fn take<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        table: &mut toml::Table,
+        key: &str,
+    ) -> Option<T> {
+        let value = table.remove(key)?;
+        match T::deserialize(value) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(format!("{key}: {}", error.message()));
+                None
+            }
+        }
+    }
+
+    /// Turns a validation result into a value, recording its problem.
+    fn check<T>(&mut self, key: &str, result: Result<T, impl std::fmt::Display>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.push(format!("{key}: {error}"));
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, table: &toml::Table, known: &[&str], prefix: &str) {
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                self.push(format!("{prefix}{key}: unknown key"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, &Overrides::default())
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text) {
+            Err(ConfigError::Invalid { problems }) => problems,
+            other => panic!("expected invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert!(!config.allow_remote);
+        assert!(config.upstream.is_none());
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.payload, PayloadMode::Auto);
+        assert_eq!(config.plus_in_path, PlusInPath::Space);
+        assert_eq!(config.body.memory_limit, 1024 * 1024);
+        assert_eq!(config.body.spool_limit, 5 << 30);
+        assert_eq!(config.timeouts.connect, Duration::from_secs(10));
+        assert_eq!(config.timeouts.response, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn full_file_is_read() {
+        let config = parse(
+            r#"
+            listen = "127.0.0.1:0"
+            upstream = "http://127.0.0.1:9000"
+            region = "eu-west-1"
+            payload = "unsigned"
+            plus_in_path = "literal"
+            memory_body_limit = "64KiB"
+            spool_limit = 1000
+            connect_timeout = "2s"
+            response_timeout = "500ms"
+            [credentials]
+            access_key_id = "AKID"
+            secret_access_key = "secret"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.upstream.unwrap().authority(), "127.0.0.1:9000");
+        assert_eq!(config.payload, PayloadMode::Unsigned);
+        assert_eq!(config.plus_in_path, PlusInPath::Literal);
+        assert_eq!(config.body.memory_limit, 64 * 1024);
+        assert_eq!(config.body.spool_limit, 1000);
+        assert_eq!(config.timeouts.response, Duration::from_millis(500));
+        assert_eq!(config.credentials.access_key_id.as_deref(), Some("AKID"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let found = problems("listn = \"127.0.0.1:1\"\n[credentials]\nsecret = \"x\"\n");
+        assert!(found.contains(&"listn: unknown key".to_owned()), "{found:?}");
+        assert!(found.contains(&"credentials.secret: unknown key".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let found = problems(
+            "listen = \"nowhere\"\npayload = \"fast\"\nregion = 3\nconnect_timeout = \"soon\"\n",
+        );
+        assert_eq!(found.len(), 4, "{found:?}");
+        for key in ["listen:", "payload:", "region:", "connect_timeout:"] {
+            assert!(found.iter().any(|p| p.starts_with(key)), "{key} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn remote_listen_needs_allow_remote() {
+        let found = problems("listen = \"0.0.0.0:7070\"");
+        assert!(found[0].contains("not a loopback address"), "{found:?}");
+        let config = parse("listen = \"0.0.0.0:7070\"\nallow_remote = true").unwrap();
+        assert!(config.allow_remote);
+    }
+
+    #[test]
+    fn overrides_replace_file_keys() {
+        let overrides = Overrides {
+            listen: Some("[::1]:0".into()),
+            payload: Some("signed".into()),
+            ..Overrides::default()
+        };
+        let config = Config::from_toml("payload = \"unsigned\"", &overrides).unwrap();
+        assert_eq!(config.payload, PayloadMode::Signed);
+        assert!(config.listen.is_ipv6());
+    }
+
+    #[test]
+    fn bad_upstreams_are_refused() {
+        for url in ["ftp://host", "http://", "http://host/base", "http://u:p@host", "host"] {
+            let found = problems(&format!("upstream = \"{url}\""));
+            assert!(found[0].starts_with("upstream:"), "{url}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_accept_units() {
+        assert_eq!(parse_size_text("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size_text("5 GiB"), Ok(5 << 30));
+        assert_eq!(parse_size_text("2MB"), Ok(2_000_000));
+        assert!(parse_size_text("lots").is_err());
+        assert!(parse_size_text("99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn zero_timeout_is_refused() {
+        let found = problems("response_timeout = \"0s\"");
+        assert!(found[0].starts_with("response_timeout:"), "{found:?}");
+    }
+}

@@ -1,0 +1,147 @@
+//! The embedded demo upstream: a local S3 server that verifies signatures
+//! (s3s-fs, storing objects in a temporary directory), started in process on
+//! a loopback port when `serve` has no gateway.
+//!
+//! It exists so that the proxy can be tried on a fresh machine with nothing
+//! else installed. It is compiled only with the `embedded-upstream` cargo
+//! feature, so that the production binary carries no S3 server; without the
+//! feature, [`AVAILABLE`] is false and `serve` asks for `--upstream`.
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+
+use crate::credentials::Credentials;
+use crate::upstream::Upstream;
+
+/// Whether this build carries the demo upstream.
+pub const AVAILABLE: bool = cfg!(feature = "embedded-upstream");
+
+/// The bucket the try-it commands use.
+pub const DEMO_BUCKET: &str = "demo";
+
+/// A running demo upstream; dropping it stops the server and removes its data.
+pub struct DemoUpstream {
+    upstream: Upstream,
+    #[cfg(feature = "embedded-upstream")]
+    data: tempfile::TempDir,
+    #[cfg(feature = "embedded-upstream")]
+    task: tokio::task::JoinHandle<()>,
+}
+
+// === impl DemoUpstream ===
+
+impl DemoUpstream {
+    /// Starts s3s-fs on `127.0.0.1:0`, accepting only `credentials`.
+    #[cfg(feature = "embedded-upstream")]
+    pub async fn start(credentials: &Credentials) -> std::io::Result<Self> {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        use hyper_util::server::conn::auto;
+
+        let data = tempfile::Builder::new()
+            .prefix("zenko-signing-proxy-demo-")
+            .tempdir()?;
+        let filesystem = s3s_fs::FileSystem::new(data.path())
+            .map_err(|error| std::io::Error::other(format!("{error:?}")))?;
+        let mut builder = s3s::service::S3ServiceBuilder::new(filesystem);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+        ));
+        let service = builder.build();
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let upstream = Upstream::parse(&format!("http://{address}"))
+            .map_err(std::io::Error::other)?;
+        let task = tokio::spawn(async move {
+            let http = auto::Builder::new(TokioExecutor::new());
+            while let Ok((stream, _)) = listener.accept().await {
+                let connection = http
+                    .serve_connection(TokioIo::new(stream), service.clone())
+                    .into_owned();
+                tokio::spawn(connection);
+            }
+        });
+        tracing::info!(%upstream, data = %data.path().display(), "embedded demo upstream (s3s-fs) started");
+        Ok(Self {
+            upstream,
+            data,
+            task,
+        })
+    }
+
+    /// Without the `embedded-upstream` feature there is nothing to start.
+    #[cfg(not(feature = "embedded-upstream"))]
+    pub async fn start(_credentials: &Credentials) -> std::io::Result<Self> {
+        Err(std::io::Error::other(
+            "this build has no embedded upstream (cargo feature embedded-upstream)",
+        ))
+    }
+
+    /// The demo server's address.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// Where the demo server keeps its objects.
+    #[cfg(feature = "embedded-upstream")]
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Where the demo server keeps its objects.
+    #[cfg(not(feature = "embedded-upstream"))]
+    pub fn data_dir(&self) -> &Path {
+        Path::new("")
+    }
+}
+
+#[cfg(feature = "embedded-upstream")]
+impl Drop for DemoUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Fresh credentials for the demo, known only to this process.
+pub fn demo_credentials() -> Credentials {
+    let random = || std::hash::RandomState::new().build_hasher().finish();
+    let access_key_id = format!("DEMO{:016X}", random());
+    let secret = format!("{:016x}{:016x}{:08x}", random(), random(), random() as u32);
+    Credentials::new(access_key_id, secret, None)
+}
+
+/// The commands to try, printed when the demo starts.
+pub fn try_it(proxy: std::net::SocketAddr, data_dir: &Path) -> String {
+    let base = format!("http://{proxy}");
+    format!(
+        "\nThe proxy is serving in front of an embedded demo S3 server (s3s-fs, data in {dir}).\n\
+         It checks every signature; the proxy signs for you. Try, in another terminal:\n\n  \
+         curl -X PUT {base}/{DEMO_BUCKET}\n  \
+         echo 'hello, signed world' | curl -T - {base}/{DEMO_BUCKET}/hello.txt\n  \
+         curl {base}/{DEMO_BUCKET}/hello.txt\n  \
+         curl '{base}/{DEMO_BUCKET}?list-type=2'\n  \
+         curl -X DELETE {base}/{DEMO_BUCKET}/hello.txt\n\n\
+         Stop with Ctrl-C.\n",
+        dir = data_dir.display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_credentials_differ_each_time() {
+        let first = demo_credentials();
+        let second = demo_credentials();
+        assert_ne!(first.secret_access_key(), second.secret_access_key());
+        assert!(first.secret_access_key().len() >= 40);
+    }
+
+    #[test]
+    fn try_it_names_the_proxy_address() {
+        let text = try_it("127.0.0.1:7070".parse().unwrap(), Path::new("/tmp/x"));
+        assert!(text.contains("curl http://127.0.0.1:7070/demo/hello.txt"));
+    }
+}

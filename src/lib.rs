@@ -1,0 +1,31 @@
+//! zenko-signing-proxy: a local signing reverse proxy for S3-compatible
+//! gateways such as Scality Zenko (CloudServer) and its Backbeat API.
+//!
+//! A client sends a plain, unsigned request on loopback; the proxy rewrites
+//! it, signs it with AWS Signature V4, forwards it to the gateway and streams
+//! the answer back. The request path, one module per step:
+//!
+//! ```text
+//! server ─▶ proxy ─▶ uri/rewrite ─▶ body (+ spool) ─▶ sign ─▶ upstream
+//! ```
+//!
+//! [`config`] and [`credentials`] say what to do and with which keys;
+//! [`serve`] puts the pieces together; [`error`] is what the proxy answers
+//! when it refuses or fails.
+
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod demo;
+pub mod error;
+pub mod proxy;
+pub mod rewrite;
+pub mod serve;
+pub mod server;
+pub mod sign;
+pub mod spool;
+pub mod upstream;
+pub mod uri;

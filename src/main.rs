@@ -1,0 +1,111 @@
+//! The `zenko-signing-proxy` binary: parse the command line, set up logging,
+//! run the subcommand, map failures to an exit code (64 for usage and
+//! configuration errors, 1 for the rest) and one line on stderr.
+//!
+//! Try it (builds the embedded demo gateway in):
+//!
+//! ```text
+//! cargo run --features embedded-upstream -- serve
+//! curl -X PUT http://127.0.0.1:7070/demo
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use zenko_signing_proxy::cli::{Cli, Command, ServeArgs};
+use zenko_signing_proxy::config::Config;
+use zenko_signing_proxy::credentials::ProcessEnvironment;
+use zenko_signing_proxy::demo;
+use zenko_signing_proxy::serve::Service;
+
+/// Exit code for usage and configuration errors (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_tracing();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(1, &format!("cannot start the runtime: {error}")),
+    };
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), &args.overrides()) {
+        Ok(config) => config,
+        Err(error) => return fail(EXIT_CONFIG, &chain(&error)),
+    };
+    let service = match Service::bind(config, &ProcessEnvironment).await {
+        Ok(service) => service,
+        Err(error) if error.is_config_error() => return fail(EXIT_CONFIG, &chain(&error)),
+        Err(error) => return fail(1, &chain(&error)),
+    };
+    if let Some(demo) = service.demo() {
+        println!("{}", demo::try_it(service.local_addr(), demo.data_dir()));
+    }
+    service.run(shutdown_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,zenko_signing_proxy=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("zenko-signing-proxy: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,204 @@
+//! The request path: from the client's request to the gateway's answer.
+//!
+//! For each request, in order: read the target (strict path and query),
+//! refuse what cannot be signed, prepare the body for its payload mode,
+//! rewrite the headers for the gateway, sign, send, and stream the answer
+//! back. A failure on the way is answered by the proxy as XML
+//! ([`crate::error`]); an answer of the gateway, error or not, passes
+//! through with its body.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use http::{HeaderMap, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::{self, BodyLimits, BoxError, PayloadMode, ResponseBody};
+use crate::credentials::Credentials;
+use crate::error::{ErrorKind, ProxyError};
+use crate::rewrite::{self, Target};
+use crate::sign::v4::V4Signer;
+use crate::upstream::{Upstream, UpstreamClient};
+use crate::uri::PlusInPath;
+
+/// What the proxy needs to handle requests.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// The gateway.
+    pub upstream: Upstream,
+    /// The signing region.
+    pub region: String,
+    /// How request bodies are signed.
+    pub payload: PayloadMode,
+    /// What `+` in a client's path means.
+    pub plus_in_path: PlusInPath,
+    /// How much of a body the proxy may hold.
+    pub body: BodyLimits,
+}
+
+/// The signing proxy: one per process, shared by every connection.
+pub struct Proxy {
+    settings: ProxySettings,
+    signer: V4Signer,
+    client: UpstreamClient,
+    request_ids: RequestIds,
+}
+
+/// Makes short request ids, unique within the process.
+struct RequestIds {
+    prefix: u32,
+    next: AtomicU64,
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// A proxy signing with `credentials` and sending through `client`.
+    pub fn new(settings: ProxySettings, credentials: &Credentials, client: UpstreamClient) -> Arc<Self> {
+        let signer = V4Signer::new(credentials, settings.region.clone());
+        Arc::new(Self {
+            settings,
+            signer,
+            client,
+            request_ids: RequestIds::new(),
+        })
+    }
+
+    /// Handles one request; never fails, since failures become XML answers.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let request_id = self.request_ids.next();
+
+        let response = match self.forward(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                log_refusal(&error, &method, &path);
+                error.into_response(&request_id)
+            }
+        };
+        tracing::debug!(
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            request_id,
+            "request"
+        );
+        response
+    }
+
+    async fn forward(&self, request: Request<Incoming>) -> Result<Response<ResponseBody>, ProxyError> {
+        let (client_parts, client_body) = request.into_parts();
+        let target = Target::from_client(&client_parts, self.settings.plus_in_path)?;
+        refuse_aws_chunked(&client_parts.headers)?;
+
+        let prepared = body::prepare(client_body, self.settings.payload, &self.settings.body).await?;
+        let mut parts =
+            rewrite::upstream_parts(client_parts, &target, &self.settings.upstream, prepared.length)?;
+        self.signer
+            .sign(&mut parts, &prepared.hash.header_value(), SystemTime::now())?;
+
+        let response = self
+            .client
+            .send(Request::from_parts(parts, prepared.body))
+            .await?;
+        Ok(into_client_response(response))
+    }
+}
+
+/// Refuses a body the client already framed as aws-chunked: signing it as
+/// raw bytes would store the envelope as the object.
+fn refuse_aws_chunked(headers: &HeaderMap) -> Result<(), ProxyError> {
+    let encoded = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.split(',').any(|coding| coding.trim() == "aws-chunked"));
+    let streaming = headers
+        .get("x-amz-content-sha256")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("STREAMING-"));
+    if encoded || streaming {
+        return Err(ProxyError::new(
+            ErrorKind::UnsupportedBodyEncoding,
+            "aws-chunked request bodies are not supported by this proxy yet; \
+             send the plain body (for the AWS CLI or SDKs, set \
+             request_checksum_calculation = when_required)",
+        ));
+    }
+    Ok(())
+}
+
+fn into_client_response(response: Response<Incoming>) -> Response<ResponseBody> {
+    let (mut parts, body) = response.into_parts();
+    rewrite::client_response_headers(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync())
+}
+
+/// Logs a failure once: the client's faults at debug, the others at warn.
+fn log_refusal(error: &ProxyError, method: &http::Method, path: &str) {
+    let status = error.kind().status();
+    if status.is_client_error() {
+        tracing::debug!(%method, %path, code = error.kind().code(), "refused: {}", error.message());
+    } else {
+        tracing::warn!(%method, %path, code = error.kind().code(), "failed: {}", error.message());
+    }
+}
+
+// === impl RequestIds ===
+
+impl RequestIds {
+    fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|elapsed| elapsed.subsec_nanos())
+            .unwrap_or_default();
+        Self {
+            prefix: nanos ^ std::process::id(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn next(&self) -> String {
+        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("zsp-{:08x}-{sequence:x}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_bodies_are_refused() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-encoding", "gzip, aws-chunked".parse().unwrap());
+        let error = refuse_aws_chunked(&headers).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnsupportedBodyEncoding);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-amz-content-sha256",
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER".parse().unwrap(),
+        );
+        assert!(refuse_aws_chunked(&headers).is_err());
+    }
+
+    #[test]
+    fn plain_bodies_pass() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-encoding", "gzip".parse().unwrap());
+        headers.insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
+        assert!(refuse_aws_chunked(&headers).is_ok());
+    }
+
+    #[test]
+    fn request_ids_are_unique() {
+        let ids = RequestIds::new();
+        assert_ne!(ids.next(), ids.next());
+    }
+}

@@ -1,0 +1,255 @@
+//! Rewriting the client's request into the request for the gateway, and the
+//! gateway's response into the response for the client.
+//!
+//! Towards the gateway: the path and query are the strict forms of
+//! [`crate::uri`]; `Host` is the gateway's authority; hop-by-hop headers
+//! (RFC 9110 §7.6.1: `Connection` and the headers it names, `Keep-Alive`,
+//! `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`) and
+//! `Expect` are removed, as is anything that could carry a signature other
+//! than the proxy's own (`Authorization`, `X-Amz-Date`,
+//! `X-Amz-Security-Token`, `X-Amz-Content-Sha256`), CloudServer's
+//! `proxy_path` override, and `X-Forwarded-*` (a client could claim another
+//! source address with them). `X-Amz-Decoded-Content-Length` and
+//! `X-Amz-Trailer` describe an aws-chunked body, which the proxy never
+//! forwards as such. `Content-Length` is set to the length of the
+//! body actually sent.
+//!
+//! Towards the client: hop-by-hop headers of the gateway's answer are
+//! removed; everything else, `Content-Length` included, passes unchanged.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Version};
+
+use crate::error::{ErrorKind, ProxyError};
+use crate::upstream::Upstream;
+use crate::uri::{PlusInPath, Query, canonical_path};
+
+/// Hop-by-hop headers, removed in both directions.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// Client headers that must never reach the gateway.
+const REMOVED_FROM_CLIENT: [&str; 11] = [
+    "host",
+    "expect",
+    "upgrade",
+    "content-length",
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "proxy_path",
+    "x-amz-decoded-content-length",
+    "x-amz-trailer",
+];
+
+/// Where the client's request goes: the strict path and the parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The strictly encoded path.
+    pub path: String,
+    /// The query, without presign parameters.
+    pub query: Query,
+}
+
+// === impl Target ===
+
+impl Target {
+    /// Reads the path and query of the client's request URI.
+    pub fn from_client(parts: &Parts, plus: PlusInPath) -> Result<Self, ProxyError> {
+        if parts.method == Method::CONNECT {
+            return Err(ProxyError::new(
+                ErrorKind::MethodNotAllowed,
+                "CONNECT is not proxied",
+            ));
+        }
+        let path = canonical_path(parts.uri.path(), plus)?;
+        let query = Query::parse(parts.uri.query().unwrap_or(""))?;
+        Ok(Self { path, query })
+    }
+
+    /// The path and query as sent on the wire.
+    pub fn path_and_query(&self) -> String {
+        let query = self.query.to_wire();
+        if query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{query}", self.path)
+        }
+    }
+}
+
+/// The request line and headers for the gateway, before signing.
+pub fn upstream_parts(
+    client: Parts,
+    target: &Target,
+    upstream: &Upstream,
+    body_length: u64,
+) -> Result<Parts, ProxyError> {
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = client.method;
+    parts.version = Version::HTTP_11;
+    parts.uri = upstream.uri_for(&target.path_and_query())?;
+    parts.headers = forwarded_headers(client.headers);
+    parts.headers.insert(header::HOST, upstream.host_header().clone());
+    if body_length > 0 || method_has_body(&parts.method) {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body_length));
+    }
+    Ok(parts)
+}
+
+/// The gateway's response headers, for the client.
+pub fn client_response_headers(headers: &mut HeaderMap) {
+    remove_hop_by_hop(headers);
+}
+
+fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
+    remove_hop_by_hop(&mut headers);
+    for name in REMOVED_FROM_CLIENT {
+        headers.remove(name);
+    }
+    let forwarded: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-forwarded-") || *name == "forwarded")
+        .cloned()
+        .collect();
+    for name in forwarded {
+        headers.remove(name);
+    }
+    headers
+}
+
+/// Removes the hop-by-hop headers and every header that `Connection` names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn method_has_body(method: &Method) -> bool {
+    *method == Method::PUT || *method == Method::POST || *method == Method::PATCH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let mut builder = http::Request::builder().method("PUT").uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn rewrite(uri: &str, headers: &[(&str, &str)]) -> Parts {
+        let parts = client(uri, headers);
+        let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
+        let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
+        upstream_parts(parts, &target, &upstream, 5).unwrap()
+    }
+
+    #[test]
+    fn host_and_uri_point_at_the_gateway() {
+        let parts = rewrite("/bucket/a+b?uploads", &[("host", "127.0.0.1:7070")]);
+        assert_eq!(parts.uri.to_string(), "http://127.0.0.1:9000/bucket/a%20b?uploads");
+        assert_eq!(parts.headers["host"], "127.0.0.1:9000");
+        assert_eq!(parts.headers["content-length"], "5");
+    }
+
+    #[test]
+    fn absolute_form_requests_keep_only_path_and_query() {
+        let parts = rewrite("http://elsewhere.example/bucket/k?acl", &[]);
+        assert_eq!(parts.uri.to_string(), "http://127.0.0.1:9000/bucket/k?acl");
+    }
+
+    #[test]
+    fn incoming_signatures_and_overrides_are_removed() {
+        let parts = rewrite(
+            "/b/k",
+            &[
+                ("authorization", "AWS4-HMAC-SHA256 Credential=evil"),
+                ("x-amz-date", "20000101T000000Z"),
+                ("x-amz-security-token", "stolen"),
+                ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+                ("proxy_path", "/other/key"),
+                ("x-forwarded-for", "203.0.113.9"),
+                ("forwarded", "for=203.0.113.9"),
+                ("expect", "100-continue"),
+                ("x-amz-meta-kept", "yes"),
+            ],
+        );
+        for removed in [
+            "authorization",
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+            "proxy_path",
+            "x-forwarded-for",
+            "forwarded",
+            "expect",
+        ] {
+            assert!(!parts.headers.contains_key(removed), "{removed}");
+        }
+        assert_eq!(parts.headers["x-amz-meta-kept"], "yes");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_by_connection_are_removed() {
+        let parts = rewrite(
+            "/b/k",
+            &[
+                ("connection", "keep-alive, x-custom"),
+                ("keep-alive", "timeout=5"),
+                ("x-custom", "1"),
+                ("transfer-encoding", "chunked"),
+                ("te", "trailers"),
+                ("x-other", "2"),
+            ],
+        );
+        for removed in ["connection", "keep-alive", "x-custom", "transfer-encoding", "te"] {
+            assert!(!parts.headers.contains_key(removed), "{removed}");
+        }
+        assert_eq!(parts.headers["x-other"], "2");
+    }
+
+    #[test]
+    fn get_without_body_has_no_content_length() {
+        let parts = client("/b/k", &[]);
+        let mut parts = parts;
+        parts.method = Method::GET;
+        let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
+        let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
+        let parts = upstream_parts(parts, &target, &upstream, 0).unwrap();
+        assert!(!parts.headers.contains_key("content-length"));
+    }
+
+    #[test]
+    fn connect_is_refused() {
+        let mut parts = client("/b", &[]);
+        parts.method = Method::CONNECT;
+        let error = Target::from_client(&parts, PlusInPath::Space).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MethodNotAllowed);
+    }
+}

@@ -1,0 +1,179 @@
+//! `serve`: from a validated [`Config`] to a running proxy.
+//!
+//! Loads the credentials (failing closed when there are none), starts the
+//! embedded demo upstream when no gateway is configured and the binary was
+//! built with it, binds the listener, and serves until shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, Environment};
+use crate::proxy::{Proxy, ProxySettings};
+use crate::server;
+use crate::upstream::{Upstream, UpstreamClient};
+
+/// Why the proxy cannot start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// No usable credentials.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// No gateway configured, and no embedded upstream in this build.
+    #[error(
+        "no upstream given: pass --upstream URL or set upstream in the config \
+         (builds with --features embedded-upstream start a local demo gateway instead)"
+    )]
+    NoUpstream,
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client cannot be built (no TLS roots, for one).
+    #[error("cannot set up the HTTP client")]
+    Client(#[source] std::io::Error),
+    /// The embedded demo upstream cannot start.
+    #[error("cannot start the embedded demo upstream")]
+    Demo(#[source] std::io::Error),
+}
+
+/// A proxy that is bound and ready to serve.
+pub struct Service {
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    local_addr: SocketAddr,
+    upstream: Upstream,
+    demo: Option<crate::demo::DemoUpstream>,
+}
+
+// === impl ServeError ===
+
+impl ServeError {
+    /// Whether the operator's configuration is at fault (exit code 64).
+    pub fn is_config_error(&self) -> bool {
+        matches!(self, Self::Credentials(_) | Self::NoUpstream)
+    }
+}
+
+// === impl Service ===
+
+impl Service {
+    /// Loads credentials, picks the upstream and binds the listener.
+    pub async fn bind(config: Config, env: &dyn Environment) -> Result<Self, ServeError> {
+        let (credentials, source, demo) = credentials_and_demo(&config, env).await?;
+        let upstream = match (&config.upstream, &demo) {
+            (Some(upstream), _) => upstream.clone(),
+            (None, Some(demo)) => demo.upstream().clone(),
+            (None, None) => return Err(ServeError::NoUpstream),
+        };
+
+        let client = UpstreamClient::new(config.timeouts).map_err(ServeError::Client)?;
+        let settings = ProxySettings {
+            upstream: upstream.clone(),
+            region: config.region.clone(),
+            payload: config.payload,
+            plus_in_path: config.plus_in_path,
+            body: config.body.clone(),
+        };
+        let proxy = Proxy::new(settings, &credentials, client);
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                address: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            address: config.listen,
+            source,
+        })?;
+        log_startup(&config, local_addr, &upstream, &credentials, &source);
+        Ok(Self {
+            listener,
+            proxy,
+            local_addr,
+            upstream,
+            demo,
+        })
+    }
+
+    /// The address the proxy listens on (with the port the OS picked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The gateway requests go to.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// The embedded demo upstream, when one was started.
+    pub fn demo(&self) -> Option<&crate::demo::DemoUpstream> {
+        self.demo.as_ref()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        server::run(self.listener, self.proxy, shutdown).await;
+        drop(self.demo);
+        tracing::info!("stopped");
+    }
+}
+
+async fn credentials_and_demo(
+    config: &Config,
+    env: &dyn Environment,
+) -> Result<(Credentials, CredentialSource, Option<crate::demo::DemoUpstream>), ServeError> {
+    let loaded = credentials::load(&config.credentials, config.profile.as_deref(), env);
+    if config.upstream.is_some() || !crate::demo::AVAILABLE {
+        let (credentials, source) = loaded?;
+        return Ok((credentials, source, None));
+    }
+    let (credentials, source) = match loaded {
+        Ok(found) => found,
+        Err(CredentialsError::NotFound { .. }) => {
+            (crate::demo::demo_credentials(), CredentialSource::Demo)
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let demo = crate::demo::DemoUpstream::start(&credentials)
+        .await
+        .map_err(ServeError::Demo)?;
+    Ok((credentials, source, Some(demo)))
+}
+
+fn log_startup(
+    config: &Config,
+    local_addr: SocketAddr,
+    upstream: &Upstream,
+    credentials: &Credentials,
+    source: &CredentialSource,
+) {
+    let source = match source {
+        CredentialSource::ConfigFile => "the config file".to_owned(),
+        CredentialSource::Environment => "the environment".to_owned(),
+        CredentialSource::SharedFile { path, profile } => {
+            format!("profile '{profile}' of {}", path.display())
+        }
+        CredentialSource::Demo => "the demo (generated)".to_owned(),
+    };
+    tracing::info!(
+        listen = %local_addr,
+        %upstream,
+        region = %config.region,
+        payload = config.payload.as_str(),
+        access_key_id = credentials.access_key_id(),
+        credentials = %source,
+        "zenko-signing-proxy listening on http://{local_addr}"
+    );
+}

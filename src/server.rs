@@ -1,0 +1,67 @@
+//! The listener: accepts connections and serves each with the proxy, over
+//! HTTP/1.1 or HTTP/2 (h2c), until asked to stop.
+//!
+//! On shutdown the listener closes at once, and connections in flight are
+//! asked to finish their current request; after the drain timeout the rest
+//! are dropped.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::proxy::Proxy;
+
+/// How long requests in flight may take to finish after shutdown starts.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves connections from `listener` until `shutdown` completes, then
+/// drains.
+pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, usually: wait, then accept again.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let proxy = Arc::clone(&proxy);
+        let service = service_fn(move |request| {
+            let proxy = Arc::clone(&proxy);
+            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down; waiting for requests in flight");
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout passed; closing the remaining connections");
+    }
+}

@@ -1,0 +1,238 @@
+//! The gateway: its address, and the pooled HTTP client that reaches it.
+//!
+//! The client is `hyper-util`'s pooled client over `rustls` (HTTP/1.1, with
+//! keep-alive). A gateway that refuses the connection or fails TLS is a 502,
+//! one that sends no response headers within the response timeout is a 504.
+//! There is no deadline on the whole exchange: a long transfer is never cut.
+
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::UpstreamBody;
+use crate::error::{ErrorKind, ProxyError};
+
+/// The gateway's base URL, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    host_header: HeaderValue,
+}
+
+/// Timeouts towards the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time allowed to open the TCP connection.
+    pub connect: Duration,
+    /// Time allowed from sending the request to the response headers.
+    pub response: Duration,
+}
+
+/// The pooled client used for every request to the gateway.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    response_timeout: Duration,
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// Parses a base URL such as `http://zenko.local` or `https://s3.example:8443`.
+    ///
+    /// The URL names a scheme and an authority only: no path (the proxy sends
+    /// the client's path as it is), no query and no user information.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| format!("'{url}' is not a URL like http://zenko.local"))?;
+        let scheme = uri
+            .scheme()
+            .filter(|s| matches!(s.as_str(), "http" | "https"))
+            .ok_or_else(|| format!("'{url}' must start with http:// or https://"))?
+            .clone();
+        let authority = uri
+            .authority()
+            .filter(|a| !a.host().is_empty())
+            .ok_or_else(|| format!("'{url}' has no host"))?
+            .clone();
+        if authority.as_str().contains('@') {
+            return Err(format!("'{url}' must not hold user information"));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(format!("'{url}' must not have a path or query"));
+        }
+        let host_header = host_header(&scheme, &authority)?;
+        Ok(Self {
+            scheme,
+            authority,
+            host_header,
+        })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &Scheme {
+        &self.scheme
+    }
+
+    /// The authority as given (`host:port`).
+    pub fn authority(&self) -> &str {
+        self.authority.as_str()
+    }
+
+    /// The `Host` header sent and signed: the authority without a default port.
+    pub fn host_header(&self) -> &HeaderValue {
+        &self.host_header
+    }
+
+    /// The full URI of `path_and_query` on this gateway.
+    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| ProxyError::new(ErrorKind::InvalidRequest, "the request URI is invalid"))
+    }
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+fn host_header(scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, String> {
+    let default_port = if *scheme == Scheme::HTTPS { 443 } else { 80 };
+    let host = match authority.port_u16() {
+        Some(port) if port == default_port => authority.host(),
+        _ => authority.as_str(),
+    };
+    HeaderValue::from_str(host).map_err(|_| format!("'{authority}' is not a valid host"))
+}
+
+// === impl UpstreamClient ===
+
+impl UpstreamClient {
+    /// Builds the pooled client. TLS uses the system's root certificates.
+    pub fn new(timeouts: Timeouts) -> std::io::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeouts.connect));
+
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(https);
+        Ok(Self {
+            client,
+            response_timeout: timeouts.response,
+        })
+    }
+
+    /// Sends `request` and waits for the response headers.
+    pub async fn send(
+        &self,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let pending = self.client.request(request);
+        match tokio::time::timeout(self.response_timeout, pending).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(classify(&error)),
+            Err(_) => Err(ProxyError::new(
+                ErrorKind::UpstreamTimeout,
+                format!(
+                    "the gateway sent no response within {}",
+                    humantime::format_duration(self.response_timeout)
+                ),
+            )),
+        }
+    }
+}
+
+/// Maps a client failure to the proxy's error; the cause goes to the log,
+/// the client sees a short message.
+fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
+    let cause = error_chain(error);
+    tracing::debug!(%cause, "request to the gateway failed");
+    if error.is_connect() {
+        let kind = if cause.contains("timed out") || cause.contains("timeout") {
+            ErrorKind::UpstreamTimeout
+        } else {
+            ErrorKind::UpstreamUnreachable
+        };
+        return ProxyError::new(kind, format!("cannot connect to the gateway: {cause}"));
+    }
+    if body_error_cause(error) {
+        return ProxyError::new(
+            ErrorKind::IncompleteBody,
+            "the request body ended before it was complete",
+        );
+    }
+    ProxyError::new(
+        ErrorKind::UpstreamBroken,
+        format!("the gateway's answer was broken: {cause}"),
+    )
+}
+
+/// Whether the failure came from the body the proxy was sending (the
+/// client's body broke), rather than from the gateway.
+fn body_error_cause(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && hyper_error.is_user()
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ports_are_left_out_of_the_host_header() {
+        let http = Upstream::parse("http://zenko.local:80").unwrap();
+        assert_eq!(http.host_header(), "zenko.local");
+        let https = Upstream::parse("https://zenko.local:443/").unwrap();
+        assert_eq!(https.host_header(), "zenko.local");
+        let other = Upstream::parse("http://127.0.0.1:8000").unwrap();
+        assert_eq!(other.host_header(), "127.0.0.1:8000");
+        let v6 = Upstream::parse("http://[::1]:9000").unwrap();
+        assert_eq!(v6.host_header(), "[::1]:9000");
+    }
+
+    #[test]
+    fn uri_for_joins_the_path() {
+        let upstream = Upstream::parse("http://127.0.0.1:8000").unwrap();
+        let uri = upstream.uri_for("/b/k%20x?acl").unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:8000/b/k%20x?acl");
+    }
+}
