@@ -144,7 +144,9 @@ impl PreparedBody {
         let hash = PayloadHash::Sha256(Sha256::digest(&bytes).into());
         Self {
             length: bytes.len() as u64,
-            body: Full::new(bytes).map_err(|never| match never {}).boxed_unsync(),
+            body: Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             hash,
         }
     }
@@ -232,7 +234,11 @@ mod tests {
 
     #[test]
     fn payload_modes_parse_by_name() {
-        for mode in [PayloadMode::Auto, PayloadMode::Unsigned, PayloadMode::Signed] {
+        for mode in [
+            PayloadMode::Auto,
+            PayloadMode::Unsigned,
+            PayloadMode::Signed,
+        ] {
             assert_eq!(mode.as_str().parse::<PayloadMode>(), Ok(mode));
         }
         assert!("streaming-fast".parse::<PayloadMode>().is_err());

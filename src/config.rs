@@ -137,11 +137,11 @@ impl Config {
 
     /// Parses TOML text and applies `overrides`.
     pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
-            ConfigError::Invalid {
-                problems: vec![format!("not valid TOML: {}", error.message())],
-            }
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|error: toml::de::Error| ConfigError::Invalid {
+                    problems: vec![format!("not valid TOML: {}", error.message())],
+                })?;
         apply_overrides(&mut table, overrides);
         validate(table)
     }
@@ -191,7 +191,11 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     let region = problems
         .take::<String>(&mut table, "region")
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
-    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         problems.push(format!("region: '{region}' is not a region name"));
     }
     let payload = problems
@@ -240,10 +244,7 @@ fn body_limits(table: &mut toml::Table, problems: &mut Problems) -> BodyLimits {
     if let Some(dir) = &spool_dir
         && !dir.is_dir()
     {
-        problems.push(format!(
-            "spool_dir: {} is not a directory",
-            dir.display()
-        ));
+        problems.push(format!("spool_dir: {} is not a directory", dir.display()));
     }
     BodyLimits {
         memory_limit,
@@ -323,7 +324,11 @@ fn parse_size_text(text: &str) -> Result<u64, String> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        _ => return Err(format!("'{text}' is not a size like \"64KiB\", \"1MiB\" or \"5GiB\"")),
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size like \"64KiB\", \"1MiB\" or \"5GiB\""
+            ));
+        }
     };
     number
         .parse::<u64>()
@@ -438,8 +443,14 @@ mod tests {
     #[test]
     fn unknown_keys_are_named() {
         let found = problems("listn = \"127.0.0.1:1\"\n[credentials]\nsecret = \"x\"\n");
-        assert!(found.contains(&"listn: unknown key".to_owned()), "{found:?}");
-        assert!(found.contains(&"credentials.secret: unknown key".to_owned()), "{found:?}");
+        assert!(
+            found.contains(&"listn: unknown key".to_owned()),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&"credentials.secret: unknown key".to_owned()),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -449,7 +460,10 @@ mod tests {
         );
         assert_eq!(found.len(), 4, "{found:?}");
         for key in ["listen:", "payload:", "region:", "connect_timeout:"] {
-            assert!(found.iter().any(|p| p.starts_with(key)), "{key} in {found:?}");
+            assert!(
+                found.iter().any(|p| p.starts_with(key)),
+                "{key} in {found:?}"
+            );
         }
     }
 
@@ -475,7 +489,13 @@ mod tests {
 
     #[test]
     fn bad_upstreams_are_refused() {
-        for url in ["ftp://host", "http://", "http://host/base", "http://u:p@host", "host"] {
+        for url in [
+            "ftp://host",
+            "http://",
+            "http://host/base",
+            "http://u:p@host",
+            "host",
+        ] {
             let found = problems(&format!("upstream = \"{url}\""));
             assert!(found[0].starts_with("upstream:"), "{url}: {found:?}");
         }

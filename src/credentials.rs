@@ -57,7 +57,9 @@ pub enum CredentialsError {
         shared_file: PathBuf,
     },
     /// A source had an access key without a secret, or the reverse.
-    #[error("incomplete credentials in {source_name}: both the access key id and the secret are needed")]
+    #[error(
+        "incomplete credentials in {source_name}: both the access key id and the secret are needed"
+    )]
     Incomplete {
         /// Which source was incomplete.
         source_name: String,
@@ -354,7 +356,9 @@ mod tests {
         let (credentials, source) = load(&StaticCredentials::default(), None, &env).unwrap();
         assert_eq!(credentials.access_key_id(), "OTHERKEY");
         assert_eq!(credentials.session_token(), Some("othertoken"));
-        assert!(matches!(source, CredentialSource::SharedFile { profile, .. } if profile == "other"));
+        assert!(
+            matches!(source, CredentialSource::SharedFile { profile, .. } if profile == "other")
+        );
     }
 
     #[test]
@@ -380,8 +384,10 @@ mod tests {
 
     #[test]
     fn nothing_found_fails_closed() {
-        let env = FakeEnvironment::default()
-            .with("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/zsp-credentials");
+        let env = FakeEnvironment::default().with(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/zsp-credentials",
+        );
         let error = load(&StaticCredentials::default(), None, &env).unwrap_err();
         assert!(matches!(error, CredentialsError::NotFound { .. }));
         assert!(error.to_string().starts_with("no credentials found"));

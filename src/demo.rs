@@ -51,8 +51,8 @@ impl DemoUpstream {
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
-        let upstream = Upstream::parse(&format!("http://{address}"))
-            .map_err(std::io::Error::other)?;
+        let upstream =
+            Upstream::parse(&format!("http://{address}")).map_err(std::io::Error::other)?;
         let task = tokio::spawn(async move {
             let http = auto::Builder::new(TokioExecutor::new());
             while let Ok((stream, _)) = listener.accept().await {

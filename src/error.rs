@@ -135,10 +135,7 @@ impl ProxyError {
             HeaderValue::from_static("application/xml"),
         );
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        headers.insert(
-            "x-proxy-error",
-            HeaderValue::from_static(self.kind.code()),
-        );
+        headers.insert("x-proxy-error", HeaderValue::from_static(self.kind.code()));
         response
     }
 }

@@ -56,7 +56,11 @@ struct RequestIds {
 
 impl Proxy {
     /// A proxy signing with `credentials` and sending through `client`.
-    pub fn new(settings: ProxySettings, credentials: &Credentials, client: UpstreamClient) -> Arc<Self> {
+    pub fn new(
+        settings: ProxySettings,
+        credentials: &Credentials,
+        client: UpstreamClient,
+    ) -> Arc<Self> {
         let signer = V4Signer::new(credentials, settings.region.clone());
         Arc::new(Self {
             settings,
@@ -91,14 +95,22 @@ impl Proxy {
         response
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Result<Response<ResponseBody>, ProxyError> {
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
         let (client_parts, client_body) = request.into_parts();
         let target = Target::from_client(&client_parts, self.settings.plus_in_path)?;
         refuse_aws_chunked(&client_parts.headers)?;
 
-        let prepared = body::prepare(client_body, self.settings.payload, &self.settings.body).await?;
-        let mut parts =
-            rewrite::upstream_parts(client_parts, &target, &self.settings.upstream, prepared.length)?;
+        let prepared =
+            body::prepare(client_body, self.settings.payload, &self.settings.body).await?;
+        let mut parts = rewrite::upstream_parts(
+            client_parts,
+            &target,
+            &self.settings.upstream,
+            prepared.length,
+        )?;
         self.signer
             .sign(&mut parts, &prepared.hash.header_value(), SystemTime::now())?;
 
@@ -117,7 +129,11 @@ fn refuse_aws_chunked(headers: &HeaderMap) -> Result<(), ProxyError> {
         .get_all(http::header::CONTENT_ENCODING)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .any(|value| value.split(',').any(|coding| coding.trim() == "aws-chunked"));
+        .any(|value| {
+            value
+                .split(',')
+                .any(|coding| coding.trim() == "aws-chunked")
+        });
     let streaming = headers
         .get("x-amz-content-sha256")
         .and_then(|value| value.to_str().ok())

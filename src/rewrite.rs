@@ -100,7 +100,9 @@ pub fn upstream_parts(
     parts.version = Version::HTTP_11;
     parts.uri = upstream.uri_for(&target.path_and_query())?;
     parts.headers = forwarded_headers(client.headers);
-    parts.headers.insert(header::HOST, upstream.host_header().clone());
+    parts
+        .headers
+        .insert(header::HOST, upstream.host_header().clone());
     if body_length > 0 || method_has_body(&parts.method) {
         parts
             .headers
@@ -173,7 +175,10 @@ mod tests {
     #[test]
     fn host_and_uri_point_at_the_gateway() {
         let parts = rewrite("/bucket/a+b?uploads", &[("host", "127.0.0.1:7070")]);
-        assert_eq!(parts.uri.to_string(), "http://127.0.0.1:9000/bucket/a%20b?uploads");
+        assert_eq!(
+            parts.uri.to_string(),
+            "http://127.0.0.1:9000/bucket/a%20b?uploads"
+        );
         assert_eq!(parts.headers["host"], "127.0.0.1:9000");
         assert_eq!(parts.headers["content-length"], "5");
     }
@@ -228,7 +233,13 @@ mod tests {
                 ("x-other", "2"),
             ],
         );
-        for removed in ["connection", "keep-alive", "x-custom", "transfer-encoding", "te"] {
+        for removed in [
+            "connection",
+            "keep-alive",
+            "x-custom",
+            "transfer-encoding",
+            "te",
+        ] {
             assert!(!parts.headers.contains_key(removed), "{removed}");
         }
         assert_eq!(parts.headers["x-other"], "2");

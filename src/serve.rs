@@ -87,12 +87,13 @@ impl Service {
         };
         let proxy = Proxy::new(settings, &credentials, client);
 
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                address: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    address: config.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
             address: config.listen,
             source,
@@ -133,7 +134,14 @@ impl Service {
 async fn credentials_and_demo(
     config: &Config,
     env: &dyn Environment,
-) -> Result<(Credentials, CredentialSource, Option<crate::demo::DemoUpstream>), ServeError> {
+) -> Result<
+    (
+        Credentials,
+        CredentialSource,
+        Option<crate::demo::DemoUpstream>,
+    ),
+    ServeError,
+> {
     let loaded = credentials::load(&config.credentials, config.profile.as_deref(), env);
     if config.upstream.is_some() || !crate::demo::AVAILABLE {
         let (credentials, source) = loaded?;

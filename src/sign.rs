@@ -27,8 +27,17 @@ mod tests {
 
     #[test]
     fn zenko_headers_are_signed_and_transport_headers_are_not() {
-        for signed in ["host", "content-md5", "content-type", "x-amz-meta-a", "x-scal-x"] {
-            assert!(is_signed_header(&HeaderName::from_static(signed)), "{signed}");
+        for signed in [
+            "host",
+            "content-md5",
+            "content-type",
+            "x-amz-meta-a",
+            "x-scal-x",
+        ] {
+            assert!(
+                is_signed_header(&HeaderName::from_static(signed)),
+                "{signed}"
+            );
         }
         for unsigned in [
             "user-agent",
@@ -38,7 +47,10 @@ mod tests {
             "x-forwarded-for",
             "range",
         ] {
-            assert!(!is_signed_header(&HeaderName::from_static(unsigned)), "{unsigned}");
+            assert!(
+                !is_signed_header(&HeaderName::from_static(unsigned)),
+                "{unsigned}"
+            );
         }
     }
 }

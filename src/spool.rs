@@ -77,10 +77,7 @@ pub async fn write(mut body: Incoming, limits: &BodyLimits) -> Result<Spooled, P
 }
 
 fn create(limits: &BodyLimits) -> Result<tokio::fs::File, ProxyError> {
-    let dir = limits
-        .spool_dir
-        .clone()
-        .unwrap_or_else(std::env::temp_dir);
+    let dir = limits.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
     let file = tempfile::tempfile_in(&dir).map_err(spool_failed)?;
     Ok(tokio::fs::File::from_std(file))
 }

@@ -136,7 +136,10 @@ fn signed_headers(parts: &Parts) -> Result<Vec<(&str, &str)>, ProxyError> {
 
 fn signing_failed(error: impl std::fmt::Display) -> ProxyError {
     tracing::error!(%error, "signing failed");
-    ProxyError::new(ErrorKind::SigningFailed, "the proxy could not sign the request")
+    ProxyError::new(
+        ErrorKind::SigningFailed,
+        "the proxy could not sign the request",
+    )
 }
 
 #[cfg(test)]
@@ -282,11 +285,20 @@ mod tests {
     fn session_token_is_sent_and_signed() {
         let credentials = Credentials::new("AKID", "secret", Some("the-token".into()));
         let signer = V4Signer::new(&credentials, "us-east-1");
-        let mut parts = request("GET", "http://127.0.0.1:9000/b", &[("host", "127.0.0.1:9000")]);
-        signer.sign(&mut parts, EMPTY_SHA256, example_time()).unwrap();
+        let mut parts = request(
+            "GET",
+            "http://127.0.0.1:9000/b",
+            &[("host", "127.0.0.1:9000")],
+        );
+        signer
+            .sign(&mut parts, EMPTY_SHA256, example_time())
+            .unwrap();
         assert_eq!(parts.headers["x-amz-security-token"], "the-token");
         let authorization = parts.headers["authorization"].to_str().unwrap();
-        assert!(authorization.contains(";x-amz-security-token,"), "{authorization}");
+        assert!(
+            authorization.contains(";x-amz-security-token,"),
+            "{authorization}"
+        );
     }
 
     #[test]

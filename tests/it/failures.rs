@@ -1,0 +1,114 @@
+//! What the client sees when signing or the gateway fails.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Gateway, TestProxy, credentials_table, send};
+
+#[tokio::test]
+async fn wrong_secret_is_refused_by_the_gateway_and_passed_through() {
+    for gateway in Gateway::all().await {
+        let config = gateway.proxy_config("not-the-secret-at-all-0123456789");
+        let proxy = TestProxy::from_toml(&config).await;
+        let reply = send("PUT", &proxy.url("/zsp-wrong-secret"), &[], "").await;
+        assert_eq!(reply.status, 403, "{}: {}", gateway.name, reply.text());
+        assert_eq!(
+            reply.error_code().as_deref(),
+            Some("SignatureDoesNotMatch"),
+            "{}",
+            gateway.name
+        );
+        assert!(
+            reply.header("x-proxy-error").is_none(),
+            "the gateway's own answer"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gateway_refusing_connections_gives_502() {
+    let port = crate::support::closed_port();
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:{port}\"\n{}",
+        credentials_table("AKID", "secret")
+    );
+    let proxy = TestProxy::from_toml(&config).await;
+    let reply = send("GET", &proxy.url("/bucket/key"), &[], "").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("ProxyUpstreamUnreachable")
+    );
+    assert_eq!(reply.header("content-type"), Some("application/xml"));
+}
+
+#[tokio::test]
+async fn gateway_that_never_answers_gives_504_after_the_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:{port}\"\n\
+         response_timeout = \"300ms\"\n{}",
+        credentials_table("AKID", "secret")
+    );
+    let proxy = TestProxy::from_toml(&config).await;
+    let started = Instant::now();
+    let reply = send("GET", &proxy.url("/bucket/key"), &[], "").await;
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.error_code().as_deref(), Some("ProxyUpstreamTimeout"));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    holder.abort();
+}
+
+#[tokio::test]
+async fn duplicate_query_key_is_refused_by_the_proxy() {
+    let gateway = Gateway::s3s().await;
+    let proxy = TestProxy::start(&gateway, "").await;
+    let reply = send("GET", &proxy.url("/b?prefix=a&prefix=b"), &[], "").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("ProxyDuplicateQueryKey")
+    );
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_spool_limit_gives_413() {
+    let gateway = Gateway::s3s().await;
+    let proxy = TestProxy::start(&gateway, "spool_limit = 1000").await;
+    let chunks = vec![
+        bytes::Bytes::from(vec![b'x'; 600]),
+        bytes::Bytes::from(vec![b'y'; 600]),
+    ];
+    let reply = crate::support::send_chunked("PUT", &proxy.url("/b/k"), &[], chunks).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.error_code().as_deref(), Some("ProxyBodyTooLarge"));
+}
+
+#[tokio::test]
+async fn aws_chunked_client_body_is_refused_not_stored() {
+    let gateway = Gateway::s3s().await;
+    let proxy = TestProxy::start(&gateway, "").await;
+    let headers = [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        ("x-amz-decoded-content-length", "5"),
+    ];
+    let reply = send(
+        "PUT",
+        &proxy.url("/b/k"),
+        &headers,
+        "5\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.status, 501);
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("ProxyUnsupportedBodyEncoding")
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the proxy in front of real signature-verifying S3
+//! servers (s3s-fs in process; radosgw when `.ci/run` starts it), driven by
+//! unsigned clients.
+
+mod failures;
+mod objects;
+// Not every helper of the harness is used by every test module.
+#[allow(dead_code)]
+mod support;
