@@ -511,6 +511,27 @@ mod tests {
     }
 
     #[test]
+    fn example_file_states_the_defaults_and_every_key() {
+        let example = include_str!("../config.example.toml");
+        let from_example = parse(example).unwrap();
+        let defaults = parse("").unwrap();
+        assert_eq!(from_example.listen, defaults.listen);
+        assert_eq!(from_example.allow_remote, defaults.allow_remote);
+        assert_eq!(from_example.region, defaults.region);
+        assert_eq!(from_example.payload, defaults.payload);
+        assert_eq!(from_example.plus_in_path, defaults.plus_in_path);
+        assert_eq!(from_example.body, defaults.body);
+        assert_eq!(from_example.timeouts, defaults.timeouts);
+        for key in TOP_LEVEL_KEYS.iter().chain(CREDENTIAL_KEYS.iter()) {
+            let documented = example.lines().any(|line| {
+                line.trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{key} ="))
+            }) || example.contains(&format!("[{key}]"));
+            assert!(documented, "{key} is not in config.example.toml");
+        }
+    }
+
+    #[test]
     fn zero_timeout_is_refused() {
         let found = problems("response_timeout = \"0s\"");
         assert!(found[0].starts_with("response_timeout:"), "{found:?}");

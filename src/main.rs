@@ -9,6 +9,9 @@
 //! curl -X PUT http://127.0.0.1:7070/demo
 //! ```
 
+// The binary is where output to the user belongs.
+#![allow(clippy::print_stdout)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
