@@ -4,6 +4,7 @@
 
 mod failures;
 mod objects;
+mod streaming;
 // Not every helper of the harness is used by every test module.
 #[allow(dead_code)]
 mod support;
