@@ -32,6 +32,8 @@ use sha2::{Digest, Sha256};
 use crate::error::{ErrorKind, ProxyError};
 use crate::spool;
 
+pub mod end_signal;
+
 /// Errors carried by bodies that flow through the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -15,7 +15,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use http_body_util::BodyExt;
+
 use crate::body::UpstreamBody;
+use crate::body::end_signal::EndSignal;
 use crate::error::{ErrorKind, ProxyError};
 
 /// The gateway's base URL, checked.
@@ -142,19 +145,29 @@ impl UpstreamClient {
         })
     }
 
-    /// Sends `request` and waits for the response headers.
+    /// Sends `request` and waits for the response headers, at most the
+    /// response timeout after the request body has been sent.
     pub async fn send(
         &self,
         request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
-        let pending = self.client.request(request);
-        match tokio::time::timeout(self.response_timeout, pending).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(classify(&error)),
-            Err(_) => Err(ProxyError::new(
+        let (parts, body) = request.into_parts();
+        let (body, sent) = EndSignal::new(body);
+        let pending = self
+            .client
+            .request(Request::from_parts(parts, body.boxed_unsync()));
+
+        // The wait for headers starts once the whole body has gone out.
+        let deadline = async {
+            let _ = sent.await;
+            tokio::time::sleep(self.response_timeout).await;
+        };
+        tokio::select! {
+            outcome = pending => outcome.map_err(|error| classify(&error)),
+            () = deadline => Err(ProxyError::new(
                 ErrorKind::UpstreamTimeout,
                 format!(
-                    "the gateway sent no response within {}",
+                    "the gateway sent no response within {} of the end of the request",
                     humantime::format_duration(self.response_timeout)
                 ),
             )),

@@ -112,3 +112,38 @@ async fn aws_chunked_client_body_is_refused_not_stored() {
         Some("ProxyUnsupportedBodyEncoding")
     );
 }
+
+#[tokio::test]
+async fn upload_slower_than_the_response_timeout_is_not_cut() {
+    use http_body_util::BodyExt;
+
+    let gateway = Gateway::s3s().await;
+    let extra = "payload = \"unsigned\"\nresponse_timeout = \"300ms\"";
+    let proxy = TestProxy::start(&gateway, extra).await;
+    assert_eq!(send("PUT", &proxy.url("/slow"), &[], "").await.status, 200);
+
+    // Ten pieces, 100 ms apart: the body takes about three response timeouts.
+    let pieces = futures_util::stream::unfold(0u8, |sent| async move {
+        if sent == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let frame = hyper::body::Frame::data(bytes::Bytes::from(vec![b'0' + sent; 1000]));
+        Some((Ok::<_, std::io::Error>(frame), sent + 1))
+    });
+    let body = http_body_util::StreamBody::new(pieces).boxed_unsync();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let request = http::Request::put(proxy.url("/slow/object"))
+        .header("content-length", "10000")
+        .body(body)
+        .unwrap();
+    let started = Instant::now();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    let reply = send("GET", &proxy.url("/slow/object"), &[], "").await;
+    assert_eq!(reply.body.len(), 10_000);
+    assert_eq!(&reply.body[9000..9003], b"999");
+}
