@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use crate::body::{BodyLimits, PayloadMode};
 use crate::credentials::StaticCredentials;
-use crate::upstream::{Timeouts, Upstream};
+use crate::upstream::{Timeouts, TlsSettings, Upstream};
 use crate::uri::PlusInPath;
 
 /// The default listen address: loopback, a fixed port.
@@ -33,7 +33,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The keys of the top-level table.
-const TOP_LEVEL_KEYS: [&str; 13] = [
+const TOP_LEVEL_KEYS: [&str; 14] = [
     "listen",
     "allow_remote",
     "upstream",
@@ -46,6 +46,7 @@ const TOP_LEVEL_KEYS: [&str; 13] = [
     "spool_dir",
     "connect_timeout",
     "response_timeout",
+    "ca_file",
     "credentials",
 ];
 
@@ -73,6 +74,8 @@ pub struct Config {
     pub body: BodyLimits,
     /// Timeouts towards the gateway.
     pub timeouts: Timeouts,
+    /// How the gateway's certificate is trusted.
+    pub tls: TlsSettings,
     /// Credentials given in the config file.
     pub credentials: StaticCredentials,
 }
@@ -210,6 +213,9 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
 
     let body = body_limits(&mut table, &mut problems);
     let timeouts = timeouts(&mut table, &mut problems);
+    let tls = TlsSettings {
+        ca_file: problems.take::<PathBuf>(&mut table, "ca_file"),
+    };
     let credentials = credentials(&mut table, &mut problems);
 
     if !problems.0.is_empty() {
@@ -227,6 +233,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         plus_in_path,
         body,
         timeouts,
+        tls,
         credentials,
     })
 }

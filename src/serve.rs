@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, Environment};
 use crate::proxy::{Proxy, ProxySettings};
 use crate::server;
-use crate::upstream::{Upstream, UpstreamClient};
+use crate::upstream::{TlsError, Upstream, UpstreamClient};
 
 /// Why the proxy cannot start.
 #[derive(Debug, Error)]
@@ -39,9 +39,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
-    /// The HTTP client cannot be built (no TLS roots, for one).
-    #[error("cannot set up the HTTP client")]
-    Client(#[source] std::io::Error),
+    /// The TLS client cannot be set up (no roots, a bad `ca_file`).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The embedded demo upstream cannot start.
     #[error("cannot start the embedded demo upstream")]
     Demo(#[source] std::io::Error),
@@ -61,7 +61,7 @@ pub struct Service {
 impl ServeError {
     /// Whether the operator's configuration is at fault (exit code 64).
     pub fn is_config_error(&self) -> bool {
-        matches!(self, Self::Credentials(_) | Self::NoUpstream)
+        matches!(self, Self::Credentials(_) | Self::NoUpstream | Self::Tls(_))
     }
 }
 
@@ -77,7 +77,8 @@ impl Service {
             (None, None) => return Err(ServeError::NoUpstream),
         };
 
-        let client = UpstreamClient::new(config.timeouts).map_err(ServeError::Client)?;
+        let needs_tls = upstream.scheme().as_str() == "https";
+        let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
         let settings = ProxySettings {
             upstream: upstream.clone(),
             region: config.region.clone(),

@@ -5,6 +5,7 @@
 //! one that sends no response headers within the response timeout is a 504.
 //! There is no deadline on the whole exchange: a long transfer is never cut.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
@@ -14,6 +15,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use thiserror::Error;
 
 use http_body_util::BodyExt;
 
@@ -36,6 +38,33 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Time allowed from sending the request to the response headers.
     pub response: Duration,
+}
+
+/// How the proxy trusts the gateway's TLS certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// A PEM file of CA certificates trusted besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Why the TLS client cannot be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The CA file cannot be read or holds no valid certificate.
+    #[error("cannot use ca_file {}: {reason}", .path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The gateway is reached over https and no CA is trusted at all.
+    #[error("no trusted CA certificates: the system has none and no ca_file is set")]
+    NoRoots,
+    /// rustls refused the configuration.
+    #[error("cannot configure TLS")]
+    Rustls(#[source] rustls::Error),
 }
 
 /// The pooled client used for every request to the gateway.
@@ -124,15 +153,16 @@ fn host_header(scheme: &Scheme, authority: &Authority) -> Result<HeaderValue, St
 // === impl UpstreamClient ===
 
 impl UpstreamClient {
-    /// Builds the pooled client. TLS uses the system's root certificates.
-    pub fn new(timeouts: Timeouts) -> std::io::Result<Self> {
+    /// Builds the pooled client. TLS trusts the system's root certificates
+    /// and those of `tls.ca_file`; with `needs_tls`, having none is an error.
+    pub fn new(timeouts: Timeouts, tls: &TlsSettings, needs_tls: bool) -> Result<Self, TlsError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeouts.connect));
 
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
+            .with_tls_config(tls_config(tls, needs_tls)?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -173,6 +203,49 @@ impl UpstreamClient {
             )),
         }
     }
+}
+
+fn tls_config(tls: &TlsSettings, needs_tls: bool) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let system = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(system.certs);
+    tracing::debug!(added, "system root certificates loaded");
+    if let Some(path) = &tls.ca_file {
+        add_ca_file(&mut roots, path)?;
+    }
+    if needs_tls && roots.is_empty() {
+        return Err(TlsError::NoRoots);
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Rustls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), TlsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let failed = |reason: String| TlsError::CaFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|error| failed(error.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| failed(error.to_string()))?;
+    if certificates.is_empty() {
+        return Err(failed("no PEM certificate in it".to_owned()));
+    }
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|error| failed(error.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Maps a client failure to the proxy's error; the cause goes to the log,

@@ -2,9 +2,13 @@
 //! servers (s3s-fs in process; radosgw when `.ci/run` starts it), driven by
 //! unsigned clients.
 
+mod cli;
+mod clients;
 mod failures;
+mod memory;
 mod objects;
 mod streaming;
+mod tls;
 // Not every helper of the harness is used by every test module.
 #[allow(dead_code)]
 mod support;
