@@ -9,6 +9,7 @@
 use http::HeaderName;
 use http::header::{CONTENT_TYPE, HOST};
 
+pub mod v2;
 pub mod v4;
 
 /// Whether a header of the outgoing request is covered by the signature.

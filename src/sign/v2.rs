@@ -1,0 +1,532 @@
+//! AWS Signature Version 2 (HMAC-SHA1) in the `Authorization` header, as
+//! Zenko's CloudServer rebuilds it. Written by hand: no maintained crate
+//! implements the legacy scheme, and Zenko's variant differs from AWS's on
+//! the points below.
+//!
+//! The string to sign, one element per line:
+//!
+//! ```text
+//! VERB \n
+//! Content-MD5 \n          (empty line when absent)
+//! Content-Type \n         (empty line when absent)
+//! Date \n                 (the proxy's own RFC 1123 date)
+//! x-amz-a:value \n        (every x-amz-* header: lowercase names, sorted,
+//! x-amz-b:value \n         values trimmed, duplicates merged with ',')
+//! /path?subresources      (the canonicalised resource)
+//! ```
+//!
+//! Zenko's rules that differ from AWS's or s3s's:
+//!
+//! - Only one date: the proxy sends `Date` and never `x-amz-date` (CloudServer
+//!   uses `Date` in the date line even when `x-amz-date` is present, AWS then
+//!   uses an empty line).
+//! - Duplicate `x-amz-*` headers are merged on the wire into one header, so
+//!   the gateway signs what the proxy signed.
+//! - The resource is the path exactly as sent, then the subresources of
+//!   Zenko's list, sorted, with decoded values (`?partNumber=1&uploadId=a+b`),
+//!   then the response overrides, in a fixed order, after them. Other query
+//!   words (`prefix`, `list-type`) are left out. A bucket taken from a
+//!   virtual-host `Host` is prefixed as `/bucket`, except on `/_/` routes.
+//!
+//! See <https://docs.aws.amazon.com/AmazonS3/latest/userguide/RESTAuthentication.html>.
+//!
+//! Not here: presigned V2 URLs.
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use sha1::Sha1;
+
+use crate::credentials::Credentials;
+use crate::error::{ErrorKind, ProxyError};
+use crate::uri::Query;
+
+/// Query words CloudServer includes in the resource, sorted.
+const SUBRESOURCES: [&str; 19] = [
+    "acl",
+    "cors",
+    "delete",
+    "lifecycle",
+    "location",
+    "logging",
+    "notification",
+    "partNumber",
+    "policy",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// Response overrides, appended after the subresources in this order, and
+/// only when they have a value.
+const RESPONSE_OVERRIDES: [&str; 6] = [
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+];
+
+/// Signs requests with V2 for one set of credentials.
+pub struct V2Signer {
+    credentials: Credentials,
+}
+
+// === impl V2Signer ===
+
+impl V2Signer {
+    /// A signer for `credentials`.
+    pub fn new(credentials: &Credentials) -> Self {
+        Self {
+            credentials: credentials.clone(),
+        }
+    }
+
+    /// Signs the request in `parts`, whose path, query and headers are final:
+    /// merges duplicate `x-amz-*` headers, sets `Date` (and the session
+    /// token), and adds `Authorization`.
+    pub fn sign(
+        &self,
+        parts: &mut Parts,
+        query: &Query,
+        time: SystemTime,
+    ) -> Result<(), ProxyError> {
+        refuse_amz_query_words(query)?;
+        merge_duplicate_amz_headers(&mut parts.headers)?;
+        parts.headers.remove("x-amz-date");
+        let date = HeaderValue::from_str(&httpdate::fmt_http_date(time))
+            .expect("an HTTP date is a valid header value");
+        parts.headers.insert(DATE, date);
+        if let Some(token) = self.credentials.session_token() {
+            let mut token = HeaderValue::from_str(token).map_err(|_| {
+                ProxyError::new(
+                    ErrorKind::SigningFailed,
+                    "the session token is not a valid header",
+                )
+            })?;
+            token.set_sensitive(true);
+            parts.headers.insert("x-amz-security-token", token);
+        }
+
+        let resource = canonical_resource(parts.uri.path(), query, None);
+        let string_to_sign = string_to_sign(parts.method.as_str(), &parts.headers, &resource)?;
+        tracing::trace!(%string_to_sign, "v2 string to sign");
+        let mut authorization = HeaderValue::from_str(&format!(
+            "AWS {}:{}",
+            self.credentials.access_key_id(),
+            self.signature(&string_to_sign)
+        ))
+        .map_err(|_| ProxyError::new(ErrorKind::SigningFailed, "the access key id is not valid"))?;
+        authorization.set_sensitive(true);
+        parts.headers.insert(AUTHORIZATION, authorization);
+        Ok(())
+    }
+
+    /// The base64 HMAC-SHA1 of `string_to_sign` under the secret key.
+    pub fn signature(&self, string_to_sign: &str) -> String {
+        let mut mac = Hmac::<Sha1>::new_from_slice(self.credentials.secret_access_key().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(string_to_sign.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The V2 string to sign of a request with these headers and resource.
+pub fn string_to_sign(
+    method: &str,
+    headers: &HeaderMap,
+    resource: &str,
+) -> Result<String, ProxyError> {
+    let line = |name: &HeaderName| -> Result<String, ProxyError> {
+        headers
+            .get(name)
+            .map(|value| header_text(name.as_str(), value))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let mut text = format!(
+        "{method}\n{}\n{}\n{}\n",
+        line(&HeaderName::from_static("content-md5"))?,
+        line(&CONTENT_TYPE)?,
+        line(&DATE)?,
+    );
+    text.push_str(&canonical_amz_headers(headers)?);
+    text.push_str(resource);
+    Ok(text)
+}
+
+/// The `x-amz-*` lines of the string to sign: lowercase names (as `http`
+/// keeps them), sorted, values trimmed, duplicates joined with `,`.
+fn canonical_amz_headers(headers: &HeaderMap) -> Result<String, ProxyError> {
+    let mut names: Vec<&HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-amz-"))
+        .collect();
+    names.sort_by_key(|name| name.as_str());
+    let mut lines = String::new();
+    for name in names {
+        let values = headers
+            .get_all(name)
+            .iter()
+            .map(|value| header_text(name.as_str(), value))
+            .collect::<Result<Vec<_>, _>>()?;
+        lines.push_str(&format!("{}:{}\n", name.as_str(), values.join(",")));
+    }
+    Ok(lines)
+}
+
+/// The canonicalised resource: `path` as sent (prefixed by `/bucket` for a
+/// bucket taken from the `Host`, except on `/_/` routes), then the
+/// subresources and the response overrides.
+pub fn canonical_resource(path: &str, query: &Query, bucket_from_host: Option<&str>) -> String {
+    let mut resource = String::new();
+    if let Some(bucket) = bucket_from_host
+        && !path.starts_with("/_/")
+    {
+        resource.push('/');
+        resource.push_str(bucket);
+    }
+    resource.push_str(path);
+
+    let mut separator = '?';
+    let mut append = |key: &str, value: &str| {
+        resource.push(separator);
+        resource.push_str(key);
+        if !value.is_empty() {
+            resource.push('=');
+            resource.push_str(value);
+        }
+        separator = '&';
+    };
+    for key in SUBRESOURCES {
+        if let Some(value) = query.get(key) {
+            append(key, value);
+        }
+    }
+    for key in RESPONSE_OVERRIDES {
+        if let Some(value) = query.get(key).filter(|value| !value.is_empty()) {
+            append(key, value);
+        }
+    }
+    resource
+}
+
+/// Joins the values of each repeated `x-amz-*` header into one, so that the
+/// wire carries exactly what the string to sign lists.
+fn merge_duplicate_amz_headers(headers: &mut HeaderMap) -> Result<(), ProxyError> {
+    let repeated: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            name.as_str().starts_with("x-amz-") && headers.get_all(*name).iter().count() > 1
+        })
+        .cloned()
+        .collect();
+    for name in repeated {
+        let merged = headers
+            .get_all(&name)
+            .iter()
+            .map(|value| header_text(name.as_str(), value))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        let merged = HeaderValue::from_str(&merged).expect("joined header values stay valid");
+        headers.insert(name, merged);
+    }
+    Ok(())
+}
+
+/// CloudServer merges `x-amz-*` query words into the signed headers, which
+/// AWS and s3s do not: a request with one cannot be signed for both.
+fn refuse_amz_query_words(query: &Query) -> Result<(), ProxyError> {
+    match query
+        .parameters()
+        .iter()
+        .find(|parameter| parameter.key.to_ascii_lowercase().starts_with("x-amz-"))
+    {
+        Some(parameter) => Err(ProxyError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "query parameter '{}' cannot be signed with V2; send it as a header",
+                parameter.key
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn header_text(name: &str, value: &HeaderValue) -> Result<String, ProxyError> {
+    value
+        .to_str()
+        .map(|text| text.trim().to_owned())
+        .map_err(|_| {
+            ProxyError::new(
+                ErrorKind::InvalidRequest,
+                format!("header '{name}' is not printable ASCII and cannot be signed"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example key of the AWS documentation.
+    fn example_signer() -> V2Signer {
+        V2Signer::new(&Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+        ))
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    /// One of the `johnsmith` examples of the AWS documentation: the string
+    /// to sign the proxy builds, and its signature.
+    fn check_example(
+        method: &str,
+        pairs: &[(&str, &str)],
+        resource: &str,
+        expected_string: &str,
+        expected_signature: &str,
+    ) {
+        let text = string_to_sign(method, &headers(pairs), resource).unwrap();
+        assert_eq!(text, expected_string);
+        assert_eq!(example_signer().signature(&text), expected_signature);
+    }
+
+    fn resource(path: &str, query: &str, bucket: Option<&str>) -> String {
+        canonical_resource(path, &Query::parse(query).unwrap(), bucket)
+    }
+
+    #[test]
+    fn aws_example_object_get() {
+        let date = ("date", "Tue, 27 Mar 2007 19:36:42 +0000");
+        let resource = resource("/photos/puppy.jpg", "", Some("johnsmith"));
+        check_example(
+            "GET",
+            &[date],
+            &resource,
+            "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/johnsmith/photos/puppy.jpg",
+            "bWq2s1WEIj+Ydj0vQ697zp+IXMU=",
+        );
+    }
+
+    #[test]
+    fn aws_example_object_put() {
+        let pairs = [
+            ("content-type", "image/jpeg"),
+            ("content-length", "94328"),
+            ("date", "Tue, 27 Mar 2007 21:15:45 +0000"),
+        ];
+        let resource = resource("/photos/puppy.jpg", "", Some("johnsmith"));
+        check_example(
+            "PUT",
+            &pairs,
+            &resource,
+            "PUT\n\nimage/jpeg\nTue, 27 Mar 2007 21:15:45 +0000\n/johnsmith/photos/puppy.jpg",
+            "MyyxeRY7whkBe+bq8fHCL/2kKUg=",
+        );
+    }
+
+    #[test]
+    fn aws_example_list_leaves_plain_query_words_out() {
+        let pairs = [
+            ("user-agent", "Mozilla/5.0"),
+            ("date", "Tue, 27 Mar 2007 19:42:41 +0000"),
+        ];
+        let resource = resource(
+            "/",
+            "prefix=photos&max-keys=50&marker=puppy",
+            Some("johnsmith"),
+        );
+        check_example(
+            "GET",
+            &pairs,
+            &resource,
+            "GET\n\n\nTue, 27 Mar 2007 19:42:41 +0000\n/johnsmith/",
+            "htDYFYduRNen8P9ZfE/s9SuKy0U=",
+        );
+    }
+
+    #[test]
+    fn aws_example_fetch_acl() {
+        let date = ("date", "Tue, 27 Mar 2007 19:44:46 +0000");
+        let resource = resource("/", "acl", Some("johnsmith"));
+        check_example(
+            "GET",
+            &[date],
+            &resource,
+            "GET\n\n\nTue, 27 Mar 2007 19:44:46 +0000\n/johnsmith/?acl",
+            "c2WLPFtWHVgbEmeEG93a4cG37dM=",
+        );
+    }
+
+    #[test]
+    fn aws_example_upload_with_merged_metadata() {
+        let pairs = [
+            ("date", "Tue, 27 Mar 2007 21:06:08 +0000"),
+            ("x-amz-acl", "public-read"),
+            ("content-type", "application/x-download"),
+            ("content-md5", "4gJE4saaMU4BqNR0kLY+lw=="),
+            ("x-amz-meta-reviewedby", "joe@johnsmith.net"),
+            ("x-amz-meta-reviewedby", "jane@johnsmith.net"),
+            ("x-amz-meta-filechecksum", "0x02661779"),
+            ("x-amz-meta-checksumalgorithm", "crc32"),
+            ("content-disposition", "attachment; filename=database.dat"),
+            ("content-encoding", "gzip"),
+        ];
+        let resource = resource("/db-backup.dat.gz", "", Some("static.johnsmith.net"));
+        check_example(
+            "PUT",
+            &pairs,
+            &resource,
+            "PUT\n4gJE4saaMU4BqNR0kLY+lw==\napplication/x-download\n\
+             Tue, 27 Mar 2007 21:06:08 +0000\n\
+             x-amz-acl:public-read\n\
+             x-amz-meta-checksumalgorithm:crc32\n\
+             x-amz-meta-filechecksum:0x02661779\n\
+             x-amz-meta-reviewedby:joe@johnsmith.net,jane@johnsmith.net\n\
+             /static.johnsmith.net/db-backup.dat.gz",
+            "ilyl83RwaSoYIEdixDQcA4OnAnc=",
+        );
+    }
+
+    #[test]
+    fn aws_example_list_all_buckets() {
+        let date = ("date", "Wed, 28 Mar 2007 01:29:59 +0000");
+        check_example(
+            "GET",
+            &[date],
+            &resource("/", "", None),
+            "GET\n\n\nWed, 28 Mar 2007 01:29:59 +0000\n/",
+            "qGdzdERIC03wnaRNKh6OqZehG9s=",
+        );
+    }
+
+    #[test]
+    fn aws_example_unicode_keys_use_the_path_as_sent() {
+        let date = ("date", "Wed, 28 Mar 2007 01:49:49 +0000");
+        let path = "/dictionary/fran%C3%A7ais/pr%c3%a9f%c3%a8re";
+        check_example(
+            "GET",
+            &[date],
+            &resource(path, "", None),
+            &format!("GET\n\n\nWed, 28 Mar 2007 01:49:49 +0000\n{path}"),
+            "DNEZGsoieTZ92F3bUfSPQcbGmlM=",
+        );
+    }
+
+    #[test]
+    fn subresources_are_sorted_with_decoded_values() {
+        let resource = resource("/b/k", "uploadId=a%2Bb%2Fc%3D&partNumber=2&prefix=x", None);
+        assert_eq!(resource, "/b/k?partNumber=2&uploadId=a+b/c=");
+    }
+
+    #[test]
+    fn response_overrides_come_after_subresources_in_fixed_order() {
+        let resource = resource(
+            "/b/k",
+            "response-expires=e&response-content-type=text%2Fplain&versionId=3\
+             &response-cache-control=&acl",
+            None,
+        );
+        assert_eq!(
+            resource,
+            "/b/k?acl&versionId=3&response-content-type=text/plain&response-expires=e"
+        );
+    }
+
+    #[test]
+    fn other_query_words_are_left_out() {
+        let resource = resource(
+            "/b",
+            "list-type=2&prefix=a&operation=x&encryption&object-lock",
+            None,
+        );
+        assert_eq!(resource, "/b");
+    }
+
+    #[test]
+    fn internal_routes_never_get_a_bucket_prefix() {
+        let path = "/_/backbeat/api/metrics/crr/all";
+        assert_eq!(resource(path, "", Some("bucket")), path);
+        assert_eq!(resource("/key", "", Some("bucket")), "/bucket/key");
+    }
+
+    fn signed(pairs: &[(&str, &str)], uri: &str, credentials: Credentials) -> Parts {
+        let mut builder = http::Request::builder().method("PUT").uri(uri);
+        for (name, value) in pairs {
+            builder = builder.header(*name, *value);
+        }
+        let mut parts = builder.body(()).unwrap().into_parts().0;
+        let query = Query::parse(parts.uri.query().unwrap_or("")).unwrap();
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_175_024_202);
+        V2Signer::new(&credentials)
+            .sign(&mut parts, &query, time)
+            .unwrap();
+        parts
+    }
+
+    #[test]
+    fn signing_sends_one_date_and_merges_duplicates_on_the_wire() {
+        let credentials = Credentials::new("AKID", "secret", None);
+        let parts = signed(
+            &[
+                ("x-amz-meta-a", " one "),
+                ("x-amz-meta-a", "two"),
+                ("x-amz-date", "old"),
+            ],
+            "http://127.0.0.1:9000/b/k",
+            credentials,
+        );
+        assert_eq!(parts.headers["date"], "Tue, 27 Mar 2007 19:36:42 GMT");
+        assert!(!parts.headers.contains_key("x-amz-date"));
+        let merged: Vec<_> = parts.headers.get_all("x-amz-meta-a").iter().collect();
+        assert_eq!(merged, ["one,two"]);
+        let authorization = parts.headers["authorization"].to_str().unwrap();
+        assert!(authorization.starts_with("AWS AKID:"), "{authorization}");
+    }
+
+    #[test]
+    fn session_token_is_sent_as_a_signed_amz_header() {
+        let credentials = Credentials::new("AKID", "secret", Some("tok".into()));
+        let with_token = signed(&[], "http://127.0.0.1:9000/b/k", credentials);
+        assert_eq!(with_token.headers["x-amz-security-token"], "tok");
+        let text = string_to_sign("PUT", &with_token.headers, "/b/k").unwrap();
+        assert!(text.contains("\nx-amz-security-token:tok\n"), "{text}");
+    }
+
+    #[test]
+    fn amz_query_words_are_refused() {
+        let query = Query::parse("x-amz-foo=1").unwrap();
+        let mut parts = http::Request::put("http://h/b")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let error = example_signer()
+            .sign(&mut parts, &query, SystemTime::now())
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidRequest);
+    }
+}
