@@ -26,7 +26,7 @@ use std::str::FromStr;
 use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, ProxyError};
@@ -42,6 +42,12 @@ pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The body of a response sent to the client.
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body that can come from a client: hyper's `Incoming` from the
+/// listener, or any other body of bytes (the `request` subcommand's file).
+pub trait ClientBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
+
+impl<B> ClientBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
 
 /// The SHA-256 of an empty body, in hex.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -153,9 +159,9 @@ impl PreparedBody {
         }
     }
 
-    fn streamed(body: Incoming, length: u64) -> Self {
+    fn streamed(body: impl ClientBody, length: u64) -> Self {
         Self {
-            body: body.map_err(BoxError::from).boxed_unsync(),
+            body: body.map_err(Into::into).boxed_unsync(),
             length,
             hash: PayloadHash::Unsigned,
         }
@@ -164,7 +170,7 @@ impl PreparedBody {
 
 /// Turns the client's body into a body to sign, as `mode` says.
 pub async fn prepare(
-    body: Incoming,
+    body: impl ClientBody,
     mode: PayloadMode,
     limits: &BodyLimits,
 ) -> Result<PreparedBody, ProxyError> {
@@ -178,7 +184,10 @@ pub async fn prepare(
     }
 }
 
-async fn read_into_memory(mut body: Incoming, length: u64) -> Result<PreparedBody, ProxyError> {
+async fn read_into_memory(
+    mut body: impl ClientBody,
+    length: u64,
+) -> Result<PreparedBody, ProxyError> {
     let mut bytes = BytesMut::with_capacity(length as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| incomplete())?;
@@ -192,7 +201,10 @@ async fn read_into_memory(mut body: Incoming, length: u64) -> Result<PreparedBod
     Ok(PreparedBody::in_memory(bytes.freeze()))
 }
 
-async fn spool_body(body: Incoming, limits: &BodyLimits) -> Result<PreparedBody, ProxyError> {
+async fn spool_body(
+    body: impl ClientBody,
+    limits: &BodyLimits,
+) -> Result<PreparedBody, ProxyError> {
     let spooled = spool::write(body, limits).await?;
     if spooled.length == 0 {
         return Ok(PreparedBody::empty());

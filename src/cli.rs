@@ -31,9 +31,9 @@ pub enum Command {
 /// Flags of `serve`; each overrides the config file's key of the same name.
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
-    /// TOML config file (see config.example.toml).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    /// Where the config comes from, and how to sign.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 
     /// Address to listen on [default: 127.0.0.1:7070]; port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
@@ -43,10 +43,23 @@ pub struct ServeArgs {
     /// can then use the proxy's credentials.
     #[arg(long)]
     pub allow_remote: bool,
+}
+
+/// The config file and the flags that override its signing keys; shared by
+/// every subcommand.
+#[derive(Debug, Args, Default)]
+pub struct ConfigArgs {
+    /// TOML config file (see config.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// The gateway's base URL, e.g. http://zenko.local (http or https).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+
+    /// Signature of the default route: v4 or v2 [default: v4].
+    #[arg(long, value_name = "VERSION")]
+    pub signature: Option<String>,
 
     /// Region in the signature's scope [default: us-east-1].
     #[arg(long, value_name = "REGION")]
@@ -73,11 +86,24 @@ impl ServeArgs {
         Overrides {
             listen: self.listen.clone(),
             allow_remote: self.allow_remote,
+            ..self.config.overrides()
+        }
+    }
+}
+
+// === impl ConfigArgs ===
+
+impl ConfigArgs {
+    /// The flags that override config keys.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
             upstream: self.upstream.clone(),
+            signature: self.signature.clone(),
             region: self.region.clone(),
             payload: self.payload.clone(),
             profile: self.profile.clone(),
             plus_in_path: self.plus_in_path.clone(),
+            ..Overrides::default()
         }
     }
 }

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::body::{BodyLimits, PayloadMode};
 use crate::credentials::StaticCredentials;
+use crate::route::{Route, RouteConfig, SignatureVersion};
 use crate::upstream::{Timeouts, TlsSettings, Upstream};
 use crate::uri::PlusInPath;
 
@@ -33,8 +34,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The keys of the top-level table.
-const TOP_LEVEL_KEYS: [&str; 14] = [
+const TOP_LEVEL_KEYS: [&str; 16] = [
     "listen",
+    "signature",
+    "route",
     "allow_remote",
     "upstream",
     "region",
@@ -50,6 +53,9 @@ const TOP_LEVEL_KEYS: [&str; 14] = [
     "credentials",
 ];
 
+/// The keys of a `[[route]]` table.
+const ROUTE_KEYS: [&str; 5] = ["prefix", "upstream", "signature", "region", "payload"];
+
 /// The keys of the `[credentials]` table.
 const CREDENTIAL_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "session_token"];
 
@@ -62,10 +68,14 @@ pub struct Config {
     pub allow_remote: bool,
     /// The gateway; `None` means the embedded demo upstream.
     pub upstream: Option<Upstream>,
+    /// The signature version of the default route.
+    pub signature: SignatureVersion,
     /// The signing region.
     pub region: String,
     /// How request bodies are signed.
     pub payload: PayloadMode,
+    /// Routes by path prefix, in order, before the default route.
+    pub routes: Vec<RouteConfig>,
     /// The profile of the shared credentials file, if one was named.
     pub profile: Option<String>,
     /// What a `+` in the client's path means.
@@ -89,6 +99,8 @@ pub struct Overrides {
     pub allow_remote: bool,
     /// `upstream`.
     pub upstream: Option<String>,
+    /// `signature`.
+    pub signature: Option<String>,
     /// `region`.
     pub region: Option<String>,
     /// `payload`.
@@ -148,6 +160,25 @@ impl Config {
         apply_overrides(&mut table, overrides);
         validate(table)
     }
+
+    /// The routes in order, ending with the default route; `upstream` is
+    /// the default route's gateway (the config's, or the demo's).
+    pub fn routes_for(&self, upstream: &Upstream) -> Vec<Route> {
+        let default = Route {
+            prefix: String::new(),
+            upstream: upstream.clone(),
+            signature: self.signature,
+            region: self.region.clone(),
+            payload: self.payload,
+        };
+        let mut routes: Vec<Route> = self
+            .routes
+            .iter()
+            .map(|config| Route::inherit(config, &default))
+            .collect();
+        routes.push(default);
+        routes
+    }
 }
 
 fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
@@ -158,6 +189,7 @@ fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
     };
     set("listen", &overrides.listen);
     set("upstream", &overrides.upstream);
+    set("signature", &overrides.signature);
     set("region", &overrides.region);
     set("payload", &overrides.payload);
     set("profile", &overrides.profile);
@@ -205,6 +237,11 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         .take::<String>(&mut table, "payload")
         .and_then(|mode| problems.check("payload", mode.parse::<PayloadMode>()))
         .unwrap_or_default();
+    let signature = problems
+        .take::<String>(&mut table, "signature")
+        .and_then(|text| problems.check("signature", text.parse::<SignatureVersion>()))
+        .unwrap_or_default();
+    let routes = routes(&mut table, &mut problems);
     let profile = problems.take::<String>(&mut table, "profile");
     let plus_in_path = problems
         .take::<String>(&mut table, "plus_in_path")
@@ -227,8 +264,10 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         listen: listen.expect("a listen problem was reported"),
         allow_remote,
         upstream,
+        signature,
         region,
         payload,
+        routes,
         profile,
         plus_in_path,
         body,
@@ -270,6 +309,51 @@ fn timeouts(table: &mut toml::Table, problems: &mut Problems) -> Timeouts {
     Timeouts {
         connect: duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         response: duration("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+    }
+}
+
+fn routes(table: &mut toml::Table, problems: &mut Problems) -> Vec<RouteConfig> {
+    let Some(tables) = problems.take::<Vec<toml::Table>>(table, "route") else {
+        return Vec::new();
+    };
+    tables
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, table)| route(index, table, problems))
+        .collect()
+}
+
+fn route(index: usize, mut table: toml::Table, problems: &mut Problems) -> Option<RouteConfig> {
+    let name = format!("route[{index}]");
+    problems.unknown_keys(&table, &ROUTE_KEYS, &format!("{name}."));
+    let key = |field: &str| format!("{name}.{field}");
+    let prefix = problems.take::<String>(&mut table, "prefix");
+    let upstream = problems
+        .take::<String>(&mut table, "upstream")
+        .and_then(|url| problems.check(&key("upstream"), Upstream::parse(&url)));
+    let signature = problems
+        .take::<String>(&mut table, "signature")
+        .and_then(|text| problems.check(&key("signature"), text.parse::<SignatureVersion>()));
+    let region = problems.take::<String>(&mut table, "region");
+    let payload = problems
+        .take::<String>(&mut table, "payload")
+        .and_then(|text| problems.check(&key("payload"), text.parse::<PayloadMode>()));
+    match prefix {
+        Some(prefix) if prefix.starts_with('/') => Some(RouteConfig {
+            prefix,
+            upstream,
+            signature,
+            region,
+            payload,
+        }),
+        Some(prefix) => {
+            problems.push(format!("{}: '{prefix}' must start with '/'", key("prefix")));
+            None
+        }
+        None => {
+            problems.push(format!("{}: missing", key("prefix")));
+            None
+        }
     }
 }
 
@@ -535,6 +619,47 @@ mod tests {
                     .starts_with(&format!("{key} ="))
             }) || example.contains(&format!("[{key}]"));
             assert!(documented, "{key} is not in config.example.toml");
+        }
+    }
+
+    #[test]
+    fn routes_are_read_in_order() {
+        let config = parse(
+            r#"
+            upstream = "http://127.0.0.1:9000"
+            [[route]]
+            prefix = "/_/backbeat/api/"
+            signature = "v2"
+            [[route]]
+            prefix = "/other/"
+            upstream = "http://127.0.0.1:9001"
+            payload = "unsigned"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.routes.len(), 2);
+        assert_eq!(config.routes[0].signature, Some(SignatureVersion::V2));
+        assert_eq!(config.routes[1].payload, Some(PayloadMode::Unsigned));
+        assert_eq!(
+            config.routes[1].upstream.as_ref().unwrap().authority(),
+            "127.0.0.1:9001"
+        );
+    }
+
+    #[test]
+    fn route_problems_name_the_route() {
+        let found =
+            problems("[[route]]\nprefix = \"nope\"\n[[route]]\nsignature = \"v9\"\ncolour = 1\n");
+        for expected in [
+            "route[0].prefix:",
+            "route[1].signature:",
+            "route[1].colour:",
+            "route[1].prefix:",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(expected)),
+                "{expected} in {found:?}"
+            );
         }
     }
 

@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod proxy;
 pub mod rewrite;
+pub mod route;
 pub mod serve;
 pub mod server;
 pub mod sign;

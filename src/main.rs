@@ -49,7 +49,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match Config::load(args.config.as_deref(), &args.overrides()) {
+    let config = match Config::load(args.config.config.as_deref(), &args.overrides()) {
         Ok(config) => config,
         Err(error) => return fail(EXIT_CONFIG, &chain(&error)),
     };

@@ -11,27 +11,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use http::request::Parts;
 use http::{HeaderMap, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::body::{self, BodyLimits, BoxError, PayloadMode, ResponseBody};
+use crate::body::{
+    self, BodyLimits, BoxError, ClientBody, PayloadMode, PreparedBody, ResponseBody,
+};
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::rewrite::{self, Target};
+use crate::route::{Route, SignatureVersion};
+use crate::sign::v2::V2Signer;
 use crate::sign::v4::V4Signer;
-use crate::upstream::{Upstream, UpstreamClient};
+use crate::upstream::UpstreamClient;
 use crate::uri::PlusInPath;
 
 /// What the proxy needs to handle requests.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
-    /// The gateway.
-    pub upstream: Upstream,
-    /// The signing region.
-    pub region: String,
-    /// How request bodies are signed.
-    pub payload: PayloadMode,
+    /// Routes in order of precedence; the last, with an empty prefix, is the
+    /// default route.
+    pub routes: Vec<Route>,
     /// What `+` in a client's path means.
     pub plus_in_path: PlusInPath,
     /// How much of a body the proxy may hold.
@@ -40,10 +42,23 @@ pub struct ProxySettings {
 
 /// The signing proxy: one per process, shared by every connection.
 pub struct Proxy {
-    settings: ProxySettings,
-    signer: V4Signer,
+    routes: Vec<RouteSigner>,
+    plus_in_path: PlusInPath,
+    body_limits: BodyLimits,
     client: UpstreamClient,
     request_ids: RequestIds,
+}
+
+/// A route with the signer it uses.
+struct RouteSigner {
+    route: Route,
+    signer: Signer,
+}
+
+/// The signer of one route.
+enum Signer {
+    V4(V4Signer),
+    V2(V2Signer),
 }
 
 /// Makes short request ids, unique within the process.
@@ -61,17 +76,25 @@ impl Proxy {
         credentials: &Credentials,
         client: UpstreamClient,
     ) -> Arc<Self> {
-        let signer = V4Signer::new(credentials, settings.region.clone());
+        let routes = settings
+            .routes
+            .into_iter()
+            .map(|route| RouteSigner::new(route, credentials))
+            .collect();
         Arc::new(Self {
-            settings,
-            signer,
+            routes,
+            plus_in_path: settings.plus_in_path,
+            body_limits: settings.body,
             client,
             request_ids: RequestIds::new(),
         })
     }
 
     /// Handles one request; never fails, since failures become XML answers.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<ResponseBody> {
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: ClientBody,
+    {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
@@ -95,30 +118,66 @@ impl Proxy {
         response
     }
 
-    async fn forward(
+    async fn forward<B: ClientBody>(
         &self,
-        request: Request<Incoming>,
+        request: Request<B>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let (client_parts, client_body) = request.into_parts();
-        let target = Target::from_client(&client_parts, self.settings.plus_in_path)?;
+        let target = Target::from_client(&client_parts, self.plus_in_path)?;
         refuse_aws_chunked(&client_parts.headers)?;
+        let route = self.route_for(&target.path);
 
-        let prepared =
-            body::prepare(client_body, self.settings.payload, &self.settings.body).await?;
-        let mut parts = rewrite::upstream_parts(
-            client_parts,
-            &target,
-            &self.settings.upstream,
-            prepared.length,
-        )?;
-        self.signer
-            .sign(&mut parts, &prepared.hash.header_value(), SystemTime::now())?;
+        let prepared = body::prepare(client_body, route.body_mode(), &self.body_limits).await?;
+        let upstream = &route.route.upstream;
+        let mut parts = rewrite::upstream_parts(client_parts, &target, upstream, prepared.length)?;
+        route.sign(&mut parts, &target, &prepared)?;
 
         let response = self
             .client
             .send(Request::from_parts(parts, prepared.body))
             .await?;
         Ok(into_client_response(response))
+    }
+
+    fn route_for(&self, path: &str) -> &RouteSigner {
+        self.routes
+            .iter()
+            .find(|candidate| candidate.route.matches(path))
+            .expect("the default route matches every path")
+    }
+}
+
+// === impl RouteSigner ===
+
+impl RouteSigner {
+    fn new(route: Route, credentials: &Credentials) -> Self {
+        let signer = match route.signature {
+            SignatureVersion::V4 => Signer::V4(V4Signer::new(credentials, route.region.clone())),
+            SignatureVersion::V2 => Signer::V2(V2Signer::new(credentials)),
+        };
+        Self { route, signer }
+    }
+
+    /// How the body is prepared: V2 signs no payload, so its bodies stream
+    /// as `unsigned` ones do.
+    fn body_mode(&self) -> PayloadMode {
+        match self.signer {
+            Signer::V4(_) => self.route.payload,
+            Signer::V2(_) => PayloadMode::Unsigned,
+        }
+    }
+
+    fn sign(
+        &self,
+        parts: &mut Parts,
+        target: &Target,
+        body: &PreparedBody,
+    ) -> Result<(), ProxyError> {
+        let now = SystemTime::now();
+        match &self.signer {
+            Signer::V4(signer) => signer.sign(parts, &body.hash.header_value(), now),
+            Signer::V2(signer) => signer.sign(parts, &target.query, now),
+        }
     }
 }
 

@@ -80,9 +80,7 @@ impl Service {
         let needs_tls = upstream.scheme().as_str() == "https";
         let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
         let settings = ProxySettings {
-            upstream: upstream.clone(),
-            region: config.region.clone(),
-            payload: config.payload,
+            routes: config.routes_for(&upstream),
             plus_in_path: config.plus_in_path,
             body: config.body.clone(),
         };

@@ -10,12 +10,12 @@ use std::io::SeekFrom;
 
 use futures_util::TryStreamExt;
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
-use crate::body::{BodyLimits, BoxError, UpstreamBody, incomplete, too_large};
+use crate::body::{BodyLimits, BoxError, ClientBody, UpstreamBody, incomplete, too_large};
 use crate::error::{ErrorKind, ProxyError};
 
 /// Size of the pieces written to and read from a spool file (256 KiB).
@@ -47,7 +47,7 @@ impl Spooled {
 ///
 /// Fails with 413 past `limits.spool_limit`, and with 400 when the body
 /// breaks before its end; the file is dropped (and so removed) either way.
-pub async fn write(mut body: Incoming, limits: &BodyLimits) -> Result<Spooled, ProxyError> {
+pub async fn write(mut body: impl ClientBody, limits: &BodyLimits) -> Result<Spooled, ProxyError> {
     let file = create(limits)?;
     let mut writer = BufWriter::with_capacity(IO_PIECE, file);
     let mut hasher = Sha256::new();

@@ -1,0 +1,149 @@
+//! Routes: which gateway, signature version, region and payload mode a
+//! request gets, chosen by the prefix of its path.
+//!
+//! The config lists routes in order; the first whose prefix starts the
+//! request's (strictly re-encoded) path wins, and the top-level keys form
+//! the default route that covers everything else. A route's missing keys
+//! take the top-level values. The typical use: S3 data on V4, and
+//! `/_/backbeat/api/` on V2 to the same gateway, since Backbeat's own
+//! clients sign with V2.
+
+use std::str::FromStr;
+
+use crate::body::PayloadMode;
+use crate::upstream::Upstream;
+
+/// The signature a route signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SignatureVersion {
+    /// AWS Signature Version 4 (the default).
+    #[default]
+    V4,
+    /// The legacy Signature Version 2 (HMAC-SHA1), for Backbeat and old
+    /// deployments. It signs headers only, never the body.
+    V2,
+}
+
+/// A route as the config gives it; `None` fields take the default route's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// The path prefix, starting with `/`.
+    pub prefix: String,
+    /// The gateway for this prefix.
+    pub upstream: Option<Upstream>,
+    /// The signature version.
+    pub signature: Option<SignatureVersion>,
+    /// The signing region (V4).
+    pub region: Option<String>,
+    /// The payload mode (V4).
+    pub payload: Option<PayloadMode>,
+}
+
+/// A route with every setting decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The path prefix; empty for the default route.
+    pub prefix: String,
+    /// The gateway.
+    pub upstream: Upstream,
+    /// The signature version.
+    pub signature: SignatureVersion,
+    /// The signing region (V4).
+    pub region: String,
+    /// The payload mode (V4).
+    pub payload: PayloadMode,
+}
+
+// === impl SignatureVersion ===
+
+impl FromStr for SignatureVersion {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "v4" => Ok(Self::V4),
+            "v2" => Ok(Self::V2),
+            other => Err(format!("'{other}' is not one of: v4, v2")),
+        }
+    }
+}
+
+impl SignatureVersion {
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V4 => "v4",
+            Self::V2 => "v2",
+        }
+    }
+}
+
+// === impl Route ===
+
+impl Route {
+    /// `config` with its missing settings taken from `default`.
+    pub fn inherit(config: &RouteConfig, default: &Route) -> Self {
+        Self {
+            prefix: config.prefix.clone(),
+            upstream: config
+                .upstream
+                .clone()
+                .unwrap_or_else(|| default.upstream.clone()),
+            signature: config.signature.unwrap_or(default.signature),
+            region: config
+                .region
+                .clone()
+                .unwrap_or_else(|| default.region.clone()),
+            payload: config.payload.unwrap_or(default.payload),
+        }
+    }
+
+    /// Whether this route serves `path`.
+    pub fn matches(&self, path: &str) -> bool {
+        path.starts_with(&self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_route() -> Route {
+        Route {
+            prefix: String::new(),
+            upstream: Upstream::parse("http://127.0.0.1:9000").unwrap(),
+            signature: SignatureVersion::V4,
+            region: "us-east-1".into(),
+            payload: PayloadMode::Auto,
+        }
+    }
+
+    #[test]
+    fn missing_settings_come_from_the_default_route() {
+        let config = RouteConfig {
+            prefix: "/_/backbeat/api/".into(),
+            upstream: None,
+            signature: Some(SignatureVersion::V2),
+            region: None,
+            payload: None,
+        };
+        let route = Route::inherit(&config, &default_route());
+        assert_eq!(route.signature, SignatureVersion::V2);
+        assert_eq!(route.upstream.authority(), "127.0.0.1:9000");
+        assert_eq!(route.region, "us-east-1");
+        assert!(route.matches("/_/backbeat/api/metrics/crr/all"));
+        assert!(!route.matches("/bucket/_/backbeat/api/"));
+    }
+
+    #[test]
+    fn default_route_matches_everything() {
+        assert!(default_route().matches("/anything"));
+    }
+
+    #[test]
+    fn signature_versions_parse_by_name() {
+        assert_eq!("v2".parse(), Ok(SignatureVersion::V2));
+        assert_eq!("v4".parse(), Ok(SignatureVersion::V4));
+        assert!("v3".parse::<SignatureVersion>().is_err());
+    }
+}
