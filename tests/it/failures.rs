@@ -6,7 +6,7 @@ use crate::support::{Gateway, TestProxy, credentials_table, send};
 
 #[tokio::test]
 async fn wrong_secret_is_refused_by_the_gateway_and_passed_through() {
-    for gateway in Gateway::all().await {
+    for gateway in Gateway::all_with_every_signature().await {
         let config = gateway.proxy_config("not-the-secret-at-all-0123456789");
         let proxy = TestProxy::from_toml(&config).await;
         let reply = send("PUT", &proxy.url("/zsp-wrong-secret"), &[], "").await;

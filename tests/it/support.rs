@@ -28,8 +28,10 @@ pub mod odd_upload_ids;
 
 /// A gateway that verifies signatures.
 pub struct Gateway {
-    /// `s3s-fs` or `radosgw`, for assertion messages.
-    pub name: &'static str,
+    /// `s3s-fs` or `radosgw`, and the signature version, for messages.
+    pub name: String,
+    /// The signature version the proxy uses in front of it (`v4`, `v2`).
+    pub signature: &'static str,
     /// Base URL.
     pub url: String,
     /// The access key it knows.
@@ -86,7 +88,8 @@ impl Gateway {
             }
         });
         Self {
-            name: "s3s-fs",
+            name: "s3s-fs".to_owned(),
+            signature: "v4",
             url,
             access_key,
             secret_key,
@@ -99,7 +102,8 @@ impl Gateway {
     pub fn radosgw() -> Option<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Some(Self {
-            name: "radosgw",
+            name: "radosgw".to_owned(),
+            signature: "v4",
             url: var("ZSP_RADOSGW_URL")?,
             access_key: var("ZSP_RADOSGW_ACCESS_KEY")?,
             secret_key: var("ZSP_RADOSGW_SECRET_KEY")?,
@@ -115,6 +119,24 @@ impl Gateway {
         gateways
     }
 
+    /// Every gateway twice, once for each signature version.
+    pub async fn all_with_every_signature() -> Vec<Self> {
+        let mut setups = Vec::new();
+        for signature in ["v4", "v2"] {
+            for mut gateway in Self::all().await {
+                gateway.name = format!("{} {signature}", gateway.name);
+                gateway.signature = signature;
+                setups.push(gateway);
+            }
+        }
+        setups
+    }
+
+    /// Whether this is the in-process s3s-fs.
+    pub fn is_s3s(&self) -> bool {
+        self.data.is_some()
+    }
+
     /// Where s3s-fs keeps its objects (none for radosgw).
     pub fn data_dir(&self) -> Option<&Path> {
         self.data.as_ref().map(|dir| dir.path())
@@ -122,8 +144,10 @@ impl Gateway {
 
     /// The config lines that point the proxy at this gateway.
     pub fn proxy_config(&self, secret: &str) -> String {
-        format!("listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n", self.url)
-            + &credentials_table(&self.access_key, secret)
+        format!(
+            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\nsignature = \"{}\"\n",
+            self.url, self.signature
+        ) + &credentials_table(&self.access_key, secret)
     }
 }
 
@@ -311,6 +335,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The base64 MD5 of `bytes`, as `Content-MD5` carries it.
+pub fn md5_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(bytes))
+}
+
 /// `bytes` random bytes, in hex.
 pub fn random_hex(bytes: usize) -> String {
     let mut text = String::new();
@@ -327,4 +358,343 @@ pub fn random_hex(bytes: usize) -> String {
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+// === the binary as a subprocess ===
+
+/// The proxy binary built for these tests.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_zenko-signing-proxy");
+
+/// How long a run of the binary, or its start, may take.
+pub const BINARY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How a run of the binary ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// The exit code (`None` when a signal ended it).
+    pub code: Option<i32>,
+    /// All of stdout.
+    pub stdout: String,
+    /// All of stderr.
+    pub stderr: String,
+}
+
+/// The binary running `serve`, started by this test; killed (by its own
+/// PID, through its `Child`) when stopped or dropped.
+pub struct ProxyProcess {
+    child: std::process::Child,
+    /// Where it listens, read from its log.
+    pub addr: SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    stopped: bool,
+    _home: tempfile::TempDir,
+}
+
+/// A command for the binary with an empty environment: `HOME` is a fresh
+/// directory, and `AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE` name
+/// files that do not exist in it, so the developer's keys are never read.
+/// `env` is applied last and may override those.
+fn binary_command(home: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
+fn read_all_in_thread(
+    mut pipe: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Runs the binary to its end (at most [`BINARY_DEADLINE`], else it is
+/// killed and the test fails), with the clean environment of
+/// [`binary_command`].
+pub fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Finished {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = binary_command(home.path(), args, env)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = read_all_in_thread(child.stdout.take().unwrap());
+    let stderr = read_all_in_thread(child.stderr.take().unwrap());
+    let deadline = std::time::Instant::now() + BINARY_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after {BINARY_DEADLINE:?}; killed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Finished {
+        code: status.code(),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The address in a log line like `... listening on http://127.0.0.1:7070`.
+pub fn listening_address(line: &str) -> Option<SocketAddr> {
+    let marker = "listening on http://";
+    let start = line.find(marker)? + marker.len();
+    let address: String = line[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+        .collect();
+    address.parse().ok()
+}
+
+impl ProxyProcess {
+    /// Starts the binary with `args` (e.g. `serve --config FILE ...`) and the
+    /// clean environment plus `env`, and waits up to [`BINARY_DEADLINE`] for
+    /// its "listening on" line. A binary that exits first is returned as
+    /// `Err` with its exit code and output. Blocks the calling thread while
+    /// it waits.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Result<Self, Finished> {
+        use std::io::BufRead;
+
+        let home = tempfile::tempdir().unwrap();
+        let mut child = binary_command(home.path(), args, env)
+            .spawn()
+            .expect("the binary starts");
+        let stdout = read_all_in_thread(child.stdout.take().unwrap());
+        let pipe = child.stderr.take().unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (found, listening) = std::sync::mpsc::channel();
+        let collected = stderr.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = listening_address(&line)
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(addr);
+                }
+                let mut text = collected.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        match listening.recv_timeout(BINARY_DEADLINE) {
+            Ok(addr) => {
+                drop(stdout);
+                Ok(Self {
+                    child,
+                    addr,
+                    stderr,
+                    stderr_reader: Some(stderr_reader),
+                    stopped: false,
+                    _home: home,
+                })
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = stderr_reader.join();
+                panic!(
+                    "no 'listening on' line within {BINARY_DEADLINE:?}; killed. stderr:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // stderr closed without the line: the process is ending.
+                let deadline = std::time::Instant::now() + BINARY_DEADLINE;
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break status;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        let _ = child.kill();
+                        break child.wait().unwrap();
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                };
+                let _ = stderr_reader.join();
+                let stderr = stderr.lock().unwrap().clone();
+                Err(Finished {
+                    code: status.code(),
+                    stdout: stdout.join().unwrap(),
+                    stderr,
+                })
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A URL on the proxy.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
+    /// A line of `/proc/PID/status`, in KiB (`VmHWM`, `VmRSS`, ...).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status of the proxy");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .and_then(|value| value.trim().strip_suffix("kB"))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.pid()))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the process (by its PID), waits for it and returns its stderr.
+    pub fn stop(mut self) -> String {
+        self.kill_and_wait();
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn kill_and_wait(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        self.kill_and_wait();
+    }
+}
+
+// === generated bodies, streamed ===
+
+/// A request body of `length` bytes made as it is sent: the same bytes as
+/// [`pseudo_random_bytes`]`(length, seed)`, without holding them. Its length
+/// is exact, so it goes out with `Content-Length`.
+pub struct GeneratedBody {
+    remaining: u64,
+    state: u64,
+}
+
+impl GeneratedBody {
+    /// Pieces of this many bytes (a multiple of 8).
+    const PIECE: usize = 64 * 1024;
+
+    pub fn new(length: u64, seed: u64) -> Self {
+        Self {
+            remaining: length,
+            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+        }
+    }
+
+    fn next_piece(&mut self) -> Option<Bytes> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let size = (self.remaining as usize).min(Self::PIECE);
+        let mut piece = Vec::with_capacity(Self::PIECE);
+        while piece.len() < size {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            piece.extend_from_slice(&self.state.to_le_bytes());
+        }
+        piece.truncate(size);
+        self.remaining -= size as u64;
+        Some(Bytes::from(piece))
+    }
+
+    /// The SHA-256 (hex) of the whole body, computed piece by piece.
+    pub fn sha256_hex(length: u64, seed: u64) -> String {
+        let mut body = Self::new(length, seed);
+        let mut hasher = Sha256::new();
+        while let Some(piece) = body.next_piece() {
+            hasher.update(&piece);
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+impl hyper::body::Body for GeneratedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.next_piece().map(|piece| Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Sends one request whose body is `body` (streamed as it is polled).
+pub async fn send_body(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl hyper::body::Body<Data = Bytes, Error = std::io::Error> + Send + 'static,
+) -> Reply {
+    exchange(method, url, headers, body.boxed_unsync()).await
+}
+
+/// GETs `url` and hashes the body as it streams in: the status, the number
+/// of body bytes and their SHA-256 in hex.
+pub async fn get_sha256(url: &str) -> (u16, u64, String) {
+    let client: Client<HttpConnector, TestBody> =
+        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+    let request = Request::builder()
+        .method("GET")
+        .uri(url)
+        .body(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .unwrap();
+    let response = client.request(request).await.expect("proxy answers");
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut hasher = Sha256::new();
+    let mut length = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("body frame").into_data() {
+            length += data.len() as u64;
+            hasher.update(&data);
+        }
+    }
+    (status, length, hex::encode(hasher.finalize()))
 }
