@@ -26,6 +26,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the proxy.
     Serve(ServeArgs),
+    /// Print the headers the proxy would send for one request, one
+    /// `Name: value` per line (usable as curl -H arguments).
+    Sign(SignArgs),
+    /// Print a presigned URL (V4: query signature up to 7 days; V2:
+    /// Signature and Expires).
+    Presign(PresignArgs),
+    /// Send one signed request to the gateway and print the answer body
+    /// (pretty JSON for JSON answers, e.g. Backbeat metrics); exit 0 on 2xx.
+    Request(RequestArgs),
+    /// Validate the config and print it as the proxy sees it, secrets redacted.
+    CheckConfig(CheckConfigArgs),
 }
 
 /// Flags of `serve`; each overrides the config file's key of the same name.
@@ -45,13 +56,24 @@ pub struct ServeArgs {
     pub allow_remote: bool,
 }
 
-/// The config file and the flags that override its signing keys; shared by
-/// every subcommand.
+/// The config file and the credentials profile.
 #[derive(Debug, Args, Default)]
-pub struct ConfigArgs {
+pub struct CredentialArgs {
     /// TOML config file (see config.example.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Profile of the AWS shared credentials file to sign with.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+/// The config file and the flags that override its keys.
+#[derive(Debug, Args, Default)]
+pub struct ConfigArgs {
+    /// Config file and profile.
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 
     /// The gateway's base URL, e.g. http://zenko.local (http or https).
     #[arg(long, value_name = "URL")]
@@ -69,13 +91,119 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "MODE")]
     pub payload: Option<String>,
 
-    /// Profile of the AWS shared credentials file to sign with.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-
     /// What '+' in a client's path means: space or literal [default: space].
     #[arg(long, value_name = "MEANING")]
     pub plus_in_path: Option<String>,
+}
+
+/// Flags of `sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Config file and profile (for the credentials).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Signature version: v4 or v2 [default: the config's, else v4].
+    #[arg(long, value_name = "VERSION")]
+    pub signature: Option<String>,
+
+    /// Region in the V4 scope [default: the config's, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Time of the signature, RFC 3339 (e.g. 2026-01-31T12:00:00Z) [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub time: Option<String>,
+
+    /// A header of the request, signed when it is one the proxy signs.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// SHA-256 of the body, in hex (V4) [default: the hash of an empty body].
+    #[arg(long, value_name = "HEX", group = "payload_source")]
+    pub payload_hash: Option<String>,
+
+    /// Sign the body as UNSIGNED-PAYLOAD (V4).
+    #[arg(long, group = "payload_source")]
+    pub unsigned_payload: bool,
+
+    /// Hash this file as the body (V4).
+    #[arg(long, value_name = "FILE", group = "payload_source")]
+    pub body_file: Option<PathBuf>,
+
+    /// Also print, on stderr, the canonical request and string to sign.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// HTTP method, e.g. GET.
+    pub method: String,
+
+    /// The gateway URL, e.g. http://zenko.local/bucket/key.
+    pub url: String,
+}
+
+/// Flags of `presign`.
+#[derive(Debug, Args)]
+pub struct PresignArgs {
+    /// Config file and profile (for the credentials).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Signature version: v4 or v2 [default: the config's, else v4].
+    #[arg(long, value_name = "VERSION")]
+    pub signature: Option<String>,
+
+    /// Region in the V4 scope [default: the config's, else us-east-1].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// How long the URL stays valid, e.g. 15m, 12h, 7d (V4: at most 7 days).
+    #[arg(long, value_name = "DURATION")]
+    pub expires: String,
+
+    /// Time the validity starts, RFC 3339 [default: now].
+    #[arg(long, value_name = "RFC3339")]
+    pub time: Option<String>,
+
+    /// HTTP method, e.g. GET.
+    pub method: String,
+
+    /// The gateway URL, e.g. http://zenko.local/bucket/key.
+    pub url: String,
+}
+
+/// Flags of `request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Config, gateway and signing flags.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    /// Use the configured route with this prefix, whatever the path.
+    #[arg(long, value_name = "PREFIX")]
+    pub route: Option<String>,
+
+    /// The body: text, or @FILE to send a file.
+    #[arg(long, value_name = "DATA")]
+    pub data: Option<String>,
+
+    /// A header of the request.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// HTTP method, e.g. GET.
+    pub method: String,
+
+    /// Path and query on the gateway, e.g. /_/backbeat/api/metrics/crr/all.
+    pub path: String,
+}
+
+/// Flags of `check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Config, gateway and signing flags.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 // === impl ServeArgs ===
@@ -101,7 +229,7 @@ impl ConfigArgs {
             signature: self.signature.clone(),
             region: self.region.clone(),
             payload: self.payload.clone(),
-            profile: self.profile.clone(),
+            profile: self.credentials.profile.clone(),
             plus_in_path: self.plus_in_path.clone(),
             ..Overrides::default()
         }

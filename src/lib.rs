@@ -17,6 +17,7 @@
 
 pub mod body;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod credentials;
 pub mod demo;

@@ -17,10 +17,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use zenko_signing_proxy::cli::{Cli, Command, ServeArgs};
+use zenko_signing_proxy::command;
 use zenko_signing_proxy::config::Config;
 use zenko_signing_proxy::credentials::ProcessEnvironment;
 use zenko_signing_proxy::demo;
 use zenko_signing_proxy::serve::Service;
+use zenko_signing_proxy::server;
 
 /// Exit code for usage and configuration errors (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -43,13 +45,25 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(1, &format!("cannot start the runtime: {error}")),
     };
-    match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+    let outcome = match cli.command {
+        Command::Serve(args) => return runtime.block_on(serve(args)),
+        Command::Sign(args) => command::sign::run(&args),
+        Command::Presign(args) => command::presign::run(&args),
+        Command::Request(args) => runtime.block_on(command::request::run(&args)),
+        Command::CheckConfig(args) => command::check_config::run(&args),
+    };
+    match outcome {
+        Ok(outcome) => {
+            print!("{}", outcome.stdout);
+            eprint!("{}", outcome.stderr);
+            ExitCode::from(outcome.exit_code)
+        }
+        Err(error) => fail(error.exit_code(), &chain(&error)),
     }
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match Config::load(args.config.config.as_deref(), &args.overrides()) {
+    let config = match Config::load(args.config.credentials.config.as_deref(), &args.overrides()) {
         Ok(config) => config,
         Err(error) => return fail(EXIT_CONFIG, &chain(&error)),
     };
@@ -61,30 +75,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     if let Some(demo) = service.demo() {
         println!("{}", demo::try_it(service.local_addr(), demo.data_dir()));
     }
-    service.run(shutdown_signal()).await;
+    service.run(server::shutdown_signal()).await;
     ExitCode::SUCCESS
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {},
-                    _ = terminate.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
 }
 
 fn init_tracing() {

@@ -22,8 +22,9 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::{ErrorKind, ProxyError};
 
-/// Everything except the RFC 3986 unreserved characters.
-const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+/// Everything except the RFC 3986 unreserved characters: the strict set
+/// the proxy encodes with.
+pub const STRICT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

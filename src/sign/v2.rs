@@ -30,7 +30,8 @@
 //!
 //! See <https://docs.aws.amazon.com/AmazonS3/latest/userguide/RESTAuthentication.html>.
 //!
-//! Not here: presigned V2 URLs.
+//! Presigned URLs sign the same string with `Expires` in the date line
+//! ([`V2Signer::presign`]).
 
 use std::time::SystemTime;
 
@@ -131,6 +132,45 @@ impl V2Signer {
         authorization.set_sensitive(true);
         parts.headers.insert(AUTHORIZATION, authorization);
         Ok(())
+    }
+
+    /// The query parameters that presign `parts` (final URI) until
+    /// `expires_at` (seconds since the epoch): `AWSAccessKeyId`, `Expires`,
+    /// `Signature`, and the session token when there is one. The string to
+    /// sign carries `Expires` where a header signature carries `Date`.
+    pub fn presign(
+        &self,
+        parts: &Parts,
+        query: &Query,
+        expires_at: u64,
+    ) -> Result<Vec<(String, String)>, ProxyError> {
+        refuse_amz_query_words(query)?;
+        let mut headers = parts.headers.clone();
+        headers.remove(DATE);
+        headers.insert(DATE, HeaderValue::from(expires_at));
+        if let Some(token) = self.credentials.session_token() {
+            let token = HeaderValue::from_str(token).map_err(|_| {
+                ProxyError::new(
+                    ErrorKind::SigningFailed,
+                    "the session token is not a valid header",
+                )
+            })?;
+            headers.insert("x-amz-security-token", token);
+        }
+        let resource = canonical_resource(parts.uri.path(), query, None);
+        let string_to_sign = string_to_sign(parts.method.as_str(), &headers, &resource)?;
+        let mut params = vec![
+            (
+                "AWSAccessKeyId".to_owned(),
+                self.credentials.access_key_id().to_owned(),
+            ),
+            ("Expires".to_owned(), expires_at.to_string()),
+            ("Signature".to_owned(), self.signature(&string_to_sign)),
+        ];
+        if let Some(token) = self.credentials.session_token() {
+            params.push(("x-amz-security-token".to_owned(), token.to_owned()));
+        }
+        Ok(params)
     }
 
     /// The base64 HMAC-SHA1 of `string_to_sign` under the secret key.
@@ -514,6 +554,33 @@ mod tests {
         assert_eq!(with_token.headers["x-amz-security-token"], "tok");
         let text = string_to_sign("PUT", &with_token.headers, "/b/k").unwrap();
         assert!(text.contains("\nx-amz-security-token:tok\n"), "{text}");
+    }
+
+    #[test]
+    fn aws_example_presigned_get() {
+        let parts = http::Request::get("http://johnsmith.s3.amazonaws.com/photos/puppy.jpg")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        let mut parts = parts;
+        // The AWS example signs the virtual-host resource /johnsmith/...;
+        // the proxy signs path-style requests, so the path carries the bucket.
+        parts.uri = "http://s3.amazonaws.com/johnsmith/photos/puppy.jpg"
+            .parse()
+            .unwrap();
+        let params = example_signer()
+            .presign(&parts, &Query::default(), 1_175_139_620)
+            .unwrap();
+        assert_eq!(
+            params[0],
+            ("AWSAccessKeyId".into(), "AKIAIOSFODNN7EXAMPLE".into())
+        );
+        assert_eq!(params[1], ("Expires".into(), "1175139620".into()));
+        assert_eq!(
+            params[2],
+            ("Signature".into(), "NpgCjnDzrM+WFzoENXmpNDUsSn8=".into())
+        );
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! `check-config`: validates the config, finds the credentials, and prints
+//! the effective settings, secrets redacted.
+
+use std::fmt::Write;
+
+use crate::cli::CheckConfigArgs;
+use crate::command::{CommandError, Outcome, load_config};
+use crate::config::Config;
+use crate::credentials::{CredentialSource, Credentials};
+
+/// What a secret is printed as.
+const REDACTED: &str = "** redacted **";
+
+/// Runs `check-config`.
+pub fn run(args: &CheckConfigArgs) -> Result<Outcome, CommandError> {
+    let (config, credentials, source) =
+        load_config(&args.config.credentials, args.config.overrides())?;
+    Ok(Outcome::printed(describe(&config, &credentials, &source)))
+}
+
+/// The effective config as TOML, with where the credentials come from.
+pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialSource) -> String {
+    let mut text = String::from("# effective configuration (secrets redacted)\n");
+    let upstream = config
+        .upstream
+        .as_ref()
+        .map(|upstream| format!("\"{upstream}\""))
+        .unwrap_or_else(|| "# none: serve needs --upstream".to_owned());
+    let _ = writeln!(text, "listen = \"{}\"", config.listen);
+    let _ = writeln!(text, "allow_remote = {}", config.allow_remote);
+    let _ = writeln!(text, "upstream = {upstream}");
+    let _ = writeln!(text, "signature = \"{}\"", config.signature.as_str());
+    let _ = writeln!(text, "region = \"{}\"", config.region);
+    let _ = writeln!(text, "payload = \"{}\"", config.payload.as_str());
+    let plus = match config.plus_in_path {
+        crate::uri::PlusInPath::Space => "space",
+        crate::uri::PlusInPath::Literal => "literal",
+    };
+    let _ = writeln!(text, "plus_in_path = \"{plus}\"");
+    let _ = writeln!(text, "memory_body_limit = {}", config.body.memory_limit);
+    let _ = writeln!(text, "spool_limit = {}", config.body.spool_limit);
+    let spool_dir = config
+        .body
+        .spool_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let _ = writeln!(text, "spool_dir = \"{}\"", spool_dir.display());
+    let duration = |d| humantime::format_duration(d).to_string();
+    let _ = writeln!(
+        text,
+        "connect_timeout = \"{}\"",
+        duration(config.timeouts.connect)
+    );
+    let _ = writeln!(
+        text,
+        "response_timeout = \"{}\"",
+        duration(config.timeouts.response)
+    );
+    if let Some(ca_file) = &config.tls.ca_file {
+        let _ = writeln!(text, "ca_file = \"{}\"", ca_file.display());
+    }
+    describe_routes(config, &mut text);
+    describe_credentials(credentials, source, &mut text);
+    text
+}
+
+fn describe_routes(config: &Config, text: &mut String) {
+    for route in &config.routes {
+        let _ = writeln!(text, "\n[[route]]\nprefix = \"{}\"", route.prefix);
+        if let Some(upstream) = &route.upstream {
+            let _ = writeln!(text, "upstream = \"{upstream}\"");
+        }
+        if let Some(signature) = route.signature {
+            let _ = writeln!(text, "signature = \"{}\"", signature.as_str());
+        }
+        if let Some(region) = &route.region {
+            let _ = writeln!(text, "region = \"{region}\"");
+        }
+        if let Some(payload) = route.payload {
+            let _ = writeln!(text, "payload = \"{}\"", payload.as_str());
+        }
+    }
+}
+
+fn describe_credentials(credentials: &Credentials, source: &CredentialSource, text: &mut String) {
+    let source = match source {
+        CredentialSource::ConfigFile => "config file".to_owned(),
+        CredentialSource::Environment => "environment".to_owned(),
+        CredentialSource::SharedFile { path, profile } => {
+            format!("profile {profile} of {}", path.display())
+        }
+        CredentialSource::Demo => "demo".to_owned(),
+    };
+    let _ = writeln!(text, "\n[credentials]  # from: {source}");
+    let _ = writeln!(text, "access_key_id = \"{}\"", credentials.access_key_id());
+    let _ = writeln!(text, "secret_access_key = \"{REDACTED}\"");
+    if credentials.session_token().is_some() {
+        let _ = writeln!(text, "session_token = \"{REDACTED}\"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn description_redacts_secrets_and_parses_back() {
+        let config = Config::from_toml(
+            "upstream = \"http://127.0.0.1:9000\"\n[[route]]\nprefix = \"/_/\"\nsignature = \"v2\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let credentials = Credentials::new("AKID", "very-secret-value", Some("token-value".into()));
+        let text = describe(&config, &credentials, &CredentialSource::ConfigFile);
+        assert!(text.contains("access_key_id = \"AKID\""));
+        assert!(!text.contains("very-secret-value"));
+        assert!(!text.contains("token-value"));
+
+        // Without its credentials table, the description is a valid config
+        // that means the same.
+        let settings = text.split("\n[credentials]").next().unwrap();
+        let again = Config::from_toml(settings, &Overrides::default()).unwrap();
+        assert_eq!(again.routes, config.routes);
+        assert_eq!(again.upstream, config.upstream);
+        assert_eq!(again.body.spool_limit, config.body.spool_limit);
+        assert_eq!(again.timeouts, config.timeouts);
+    }
+}
