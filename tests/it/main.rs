@@ -4,6 +4,7 @@
 
 mod cli;
 mod clients;
+mod commands;
 mod failures;
 mod memory;
 mod objects;

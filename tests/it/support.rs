@@ -24,6 +24,7 @@ use zenko_signing_proxy::config::{Config, Overrides};
 use zenko_signing_proxy::credentials::Environment;
 use zenko_signing_proxy::serve::Service;
 
+pub mod backbeat;
 pub mod odd_upload_ids;
 
 /// A gateway that verifies signatures.
