@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{ErrorKind, ProxyError};
 use crate::spool;
 
+pub mod aws_chunked;
 pub mod end_signal;
 
 /// Errors carried by bodies that flow through the proxy.
