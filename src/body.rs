@@ -8,7 +8,8 @@
 //! |---|---|---|
 //! | `unsigned` | streamed as it arrives, `UNSIGNED-PAYLOAD` | spooled, then signed by hash |
 //! | `signed` | held in memory up to `memory_body_limit`, else spooled; signed by hash | spooled, then signed by hash |
-//! | `auto` | empty: hash of empty; otherwise as `signed` | as `signed` |
+//! | `streaming` | PUT: aws-chunked, each chunk signed as it passes; other methods as `signed` | as `signed` |
+//! | `auto` | empty: hash of empty; up to `memory_body_limit`: `signed` in memory; larger PUT: `streaming`; larger other: spooled | as `signed` |
 //!
 //! Spooling writes the body to an anonymous temporary file while hashing it,
 //! then streams the file; the file has no name and disappears when closed,
@@ -17,8 +18,8 @@
 //! place of the whole: the request is refused, or, when streaming, the
 //! upstream request is aborted so that the gateway stores nothing.
 //!
-//! Not yet here: the constant-memory `streaming` mode (aws-chunked with
-//! per-chunk signatures); large signed bodies are spooled instead.
+//! A spooled body is always signed by its hash: once it is on disk, the
+//! hash is known and aws-chunked framing would only add bytes.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -34,6 +35,8 @@ use crate::spool;
 
 pub mod aws_chunked;
 pub mod end_signal;
+
+use aws_chunked::{AwsChunkedBody, ChunkSigner};
 
 /// Errors carried by bodies that flow through the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -63,6 +66,10 @@ pub enum PayloadMode {
     Unsigned,
     /// The SHA-256 of the whole body, computed before the request is sent.
     Signed,
+    /// aws-chunked with a signature per chunk, computed as the body passes:
+    /// signed integrity in constant memory. For PUT only (as Zenko accepts
+    /// it); other methods fall back to `Signed`.
+    Streaming,
 }
 
 /// How much of a body the proxy may hold to sign it.
@@ -74,6 +81,8 @@ pub struct BodyLimits {
     pub spool_limit: u64,
     /// Where spool files go; the system's temporary directory when `None`.
     pub spool_dir: Option<PathBuf>,
+    /// Size of the data of each chunk of a streaming body.
+    pub chunk_size: u64,
 }
 
 /// What the proxy signs as the payload.
@@ -83,13 +92,21 @@ pub enum PayloadHash {
     Unsigned,
     /// The SHA-256 of the whole body.
     Sha256([u8; 32]),
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: the body is sent aws-chunked.
+    Streaming {
+        /// The length of the client's body.
+        decoded_length: u64,
+        /// The size of each chunk's data.
+        chunk_size: u64,
+    },
 }
 
 /// A body ready to be signed and sent.
 pub struct PreparedBody {
-    /// The bytes to send.
+    /// The bytes to send; for a streaming body, the client's bytes before
+    /// they are framed (see [`PreparedBody::into_upstream_body`]).
     pub body: UpstreamBody,
-    /// Exactly how many bytes `body` yields.
+    /// Exactly how many bytes go on the wire.
     pub length: u64,
     /// The value for `x-amz-content-sha256`.
     pub hash: PayloadHash,
@@ -105,7 +122,10 @@ impl FromStr for PayloadMode {
             "auto" => Ok(Self::Auto),
             "unsigned" => Ok(Self::Unsigned),
             "signed" => Ok(Self::Signed),
-            other => Err(format!("'{other}' is not one of: auto, unsigned, signed")),
+            "streaming" => Ok(Self::Streaming),
+            other => Err(format!(
+                "'{other}' is not one of: auto, unsigned, signed, streaming"
+            )),
         }
     }
 }
@@ -117,6 +137,7 @@ impl PayloadMode {
             Self::Auto => "auto",
             Self::Unsigned => "unsigned",
             Self::Signed => "signed",
+            Self::Streaming => "streaming",
         }
     }
 }
@@ -134,6 +155,7 @@ impl PayloadHash {
         match self {
             Self::Unsigned => "UNSIGNED-PAYLOAD".to_owned(),
             Self::Sha256(digest) => hex::encode(digest),
+            Self::Streaming { .. } => aws_chunked::STREAMING_PAYLOAD.to_owned(),
         }
     }
 }
@@ -160,6 +182,32 @@ impl PreparedBody {
         }
     }
 
+    fn chunked(body: impl ClientBody, decoded_length: u64, chunk_size: u64) -> Self {
+        Self {
+            body: body.map_err(Into::into).boxed_unsync(),
+            length: aws_chunked::encoded_length(decoded_length, chunk_size),
+            hash: PayloadHash::Streaming {
+                decoded_length,
+                chunk_size,
+            },
+        }
+    }
+
+    /// The body to send, once the headers are signed: a streaming body is
+    /// framed as aws-chunked, its chunks signed by `chunks`.
+    pub fn into_upstream_body(self, chunks: Option<ChunkSigner>) -> UpstreamBody {
+        match (self.hash, chunks) {
+            (
+                PayloadHash::Streaming {
+                    decoded_length,
+                    chunk_size,
+                },
+                Some(signer),
+            ) => AwsChunkedBody::new(self.body, signer, chunk_size, decoded_length).boxed_unsync(),
+            _ => self.body,
+        }
+    }
+
     fn streamed(body: impl ClientBody, length: u64) -> Self {
         Self {
             body: body.map_err(Into::into).boxed_unsync(),
@@ -169,16 +217,29 @@ impl PreparedBody {
     }
 }
 
-/// Turns the client's body into a body to sign, as `mode` says.
+/// Turns the client's body into a body to sign, as `mode` says; `is_put`
+/// tells whether streaming is allowed.
 pub async fn prepare(
     body: impl ClientBody,
     mode: PayloadMode,
+    is_put: bool,
     limits: &BodyLimits,
 ) -> Result<PreparedBody, ProxyError> {
     let declared = body.size_hint().exact();
+    let streams = |length: u64| {
+        is_put
+            && match mode {
+                PayloadMode::Streaming => true,
+                PayloadMode::Auto => length > limits.memory_limit,
+                PayloadMode::Signed | PayloadMode::Unsigned => false,
+            }
+    };
     match declared {
         Some(0) => Ok(PreparedBody::empty()),
         Some(length) if mode == PayloadMode::Unsigned => Ok(PreparedBody::streamed(body, length)),
+        Some(length) if streams(length) => {
+            Ok(PreparedBody::chunked(body, length, limits.chunk_size))
+        }
         Some(length) if length <= limits.memory_limit => read_into_memory(body, length).await,
         Some(length) if length > limits.spool_limit => Err(too_large(limits.spool_limit)),
         _ => spool_body(body, limits).await,

@@ -87,7 +87,7 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 
-    /// How bodies are signed: auto, unsigned or signed [default: auto].
+    /// How bodies are signed: auto, signed, streaming or unsigned [default: auto].
     #[arg(long, value_name = "MODE")]
     pub payload: Option<String>,
 

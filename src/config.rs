@@ -28,13 +28,20 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_MEMORY_BODY_LIMIT: u64 = 1024 * 1024;
 /// Bodies are spooled to disk up to this size (5 GiB, S3's largest PUT).
 pub const DEFAULT_SPOOL_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// Data bytes per chunk of a streaming body (64 KiB).
+pub const DEFAULT_CHUNK_SIZE: u64 = crate::body::aws_chunked::DEFAULT_CHUNK_SIZE;
+/// S3 wants every chunk but the last to hold at least 8 KiB.
+const MIN_CHUNK_SIZE: u64 = 8 * 1024;
+/// Chunks are held in memory while hashed: keep them small.
+const MAX_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
+
 /// Time allowed to open a connection to the gateway.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed from the end of the request to the gateway's response headers.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The keys of the top-level table.
-const TOP_LEVEL_KEYS: [&str; 16] = [
+const TOP_LEVEL_KEYS: [&str; 17] = [
     "listen",
     "signature",
     "route",
@@ -47,6 +54,7 @@ const TOP_LEVEL_KEYS: [&str; 16] = [
     "memory_body_limit",
     "spool_limit",
     "spool_dir",
+    "chunk_size",
     "connect_timeout",
     "response_timeout",
     "ca_file",
@@ -286,6 +294,12 @@ fn body_limits(table: &mut toml::Table, problems: &mut Problems) -> BodyLimits {
     };
     let memory_limit = size("memory_body_limit", DEFAULT_MEMORY_BODY_LIMIT);
     let spool_limit = size("spool_limit", DEFAULT_SPOOL_LIMIT);
+    let chunk_size = size("chunk_size", DEFAULT_CHUNK_SIZE);
+    if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
+        problems.push(format!(
+            "chunk_size: {chunk_size} is not between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes"
+        ));
+    }
     let spool_dir = problems.take::<PathBuf>(table, "spool_dir");
     if let Some(dir) = &spool_dir
         && !dir.is_dir()
@@ -296,6 +310,7 @@ fn body_limits(table: &mut toml::Table, problems: &mut Problems) -> BodyLimits {
         memory_limit,
         spool_limit,
         spool_dir,
+        chunk_size,
     }
 }
 

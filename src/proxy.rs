@@ -16,8 +16,9 @@ use http::{HeaderMap, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::body::aws_chunked::ChunkSigner;
 use crate::body::{
-    self, BodyLimits, BoxError, ClientBody, PayloadMode, PreparedBody, ResponseBody,
+    self, BodyLimits, BoxError, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
 };
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
@@ -127,15 +128,18 @@ impl Proxy {
         refuse_aws_chunked(&client_parts.headers)?;
         let route = self.route_for(&target.path);
 
-        let prepared = body::prepare(client_body, route.body_mode(), &self.body_limits).await?;
+        let is_put = client_parts.method == http::Method::PUT;
+        let mode = route.body_mode();
+        let prepared = body::prepare(client_body, mode, is_put, &self.body_limits).await?;
         let upstream = &route.route.upstream;
         let mut parts = rewrite::upstream_parts(client_parts, &target, upstream, prepared.length)?;
-        route.sign(&mut parts, &target, &prepared)?;
+        if let PayloadHash::Streaming { decoded_length, .. } = prepared.hash {
+            rewrite::mark_aws_chunked(&mut parts.headers, decoded_length);
+        }
+        let chunks = route.sign(&mut parts, &target, &prepared)?;
 
-        let response = self
-            .client
-            .send(Request::from_parts(parts, prepared.body))
-            .await?;
+        let body = prepared.into_upstream_body(chunks);
+        let response = self.client.send(Request::from_parts(parts, body)).await?;
         Ok(into_client_response(response))
     }
 
@@ -167,16 +171,22 @@ impl RouteSigner {
         }
     }
 
+    /// Signs the headers; for a streaming body, returns the signer of its
+    /// chunks.
     fn sign(
         &self,
         parts: &mut Parts,
         target: &Target,
         body: &PreparedBody,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<Option<ChunkSigner>, ProxyError> {
         let now = SystemTime::now();
         match &self.signer {
-            Signer::V4(signer) => signer.sign(parts, &body.hash.header_value(), now),
-            Signer::V2(signer) => signer.sign(parts, &target.query, now),
+            Signer::V4(signer) => {
+                let seed = signer.sign(parts, &body.hash.header_value(), now)?;
+                let streaming = matches!(body.hash, PayloadHash::Streaming { .. });
+                Ok(streaming.then(|| signer.chunk_signer(seed, now)))
+            }
+            Signer::V2(signer) => signer.sign(parts, &target.query, now).map(|()| None),
         }
     }
 }

@@ -111,6 +111,27 @@ pub fn upstream_parts(
     Ok(parts)
 }
 
+/// Marks a request whose body goes aws-chunked: `Content-Encoding` starts
+/// with `aws-chunked` (the gateway removes it before it stores the object's
+/// own encoding), and `x-amz-decoded-content-length` is the object's size.
+pub fn mark_aws_chunked(headers: &mut HeaderMap, decoded_length: u64) {
+    let encoding = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(existing) => format!("aws-chunked,{existing}"),
+        None => "aws-chunked".to_owned(),
+    };
+    headers.insert(
+        header::CONTENT_ENCODING,
+        HeaderValue::from_str(&encoding).expect("a valid encoding stays valid"),
+    );
+    headers.insert(
+        "x-amz-decoded-content-length",
+        HeaderValue::from(decoded_length),
+    );
+}
+
 /// The gateway's response headers, for the client.
 pub fn client_response_headers(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);

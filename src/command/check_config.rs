@@ -39,6 +39,7 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
     let _ = writeln!(text, "plus_in_path = \"{plus}\"");
     let _ = writeln!(text, "memory_body_limit = {}", config.body.memory_limit);
     let _ = writeln!(text, "spool_limit = {}", config.body.spool_limit);
+    let _ = writeln!(text, "chunk_size = {}", config.body.chunk_size);
     let spool_dir = config
         .body
         .spool_dir

@@ -19,6 +19,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use sha2::Digest;
 
+use crate::body::aws_chunked::ChunkSigner;
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::sign::is_signed_header;
@@ -29,6 +30,7 @@ const SERVICE: &str = "s3";
 /// Signs requests with one set of credentials for one region.
 pub struct V4Signer {
     identity: Identity,
+    secret: Credentials,
     region: String,
 }
 
@@ -37,7 +39,7 @@ pub struct V4Signer {
 impl V4Signer {
     /// A signer for `credentials` in `region`.
     pub fn new(credentials: &Credentials, region: impl Into<String>) -> Self {
-        let credentials = aws_credential_types::Credentials::new(
+        let aws_credentials = aws_credential_types::Credentials::new(
             credentials.access_key_id(),
             credentials.secret_access_key(),
             credentials.session_token().map(str::to_owned),
@@ -45,7 +47,8 @@ impl V4Signer {
             "zenko-signing-proxy",
         );
         Self {
-            identity: credentials.into(),
+            identity: aws_credentials.into(),
+            secret: credentials.clone(),
             region: region.into(),
         }
     }
@@ -54,29 +57,50 @@ impl V4Signer {
     /// final, and adds `Authorization`, `x-amz-date`,
     /// `x-amz-content-sha256` and, with a session token,
     /// `x-amz-security-token`.
+    ///
+    /// Returns the signature, the seed of a streaming body's chunk chain.
     pub fn sign(
         &self,
         parts: &mut Parts,
         payload_hash: &str,
         time: SystemTime,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<String, ProxyError> {
         let signed = signed_headers(parts)?;
-        let headers = self.signature_headers(parts, &signed, payload_hash, time)?;
+        let (headers, signature) = self.signature_headers(parts, &signed, payload_hash, time)?;
         for (name, value) in headers {
             parts.headers.insert(name, value);
         }
-        Ok(())
+        Ok(signature)
+    }
+
+    /// The signer of the chunks of a streaming body whose headers were
+    /// signed at `time` with `seed_signature`.
+    pub fn chunk_signer(&self, seed_signature: String, time: SystemTime) -> ChunkSigner {
+        let key = aws_sigv4::sign::v4::generate_signing_key(
+            self.secret.secret_access_key(),
+            time,
+            &self.region,
+            SERVICE,
+        );
+        let mut signing_key = [0u8; 32];
+        signing_key.copy_from_slice(key.as_ref());
+        let date_time = time::OffsetDateTime::from(time);
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        let date_time = date_time.format(&format).expect("a fixed format");
+        let scope = format!("{}/{}/{SERVICE}/aws4_request", &date_time[..8], self.region);
+        ChunkSigner::new(signing_key, date_time, scope, seed_signature)
     }
 
     /// The headers that carry the signature of a request with exactly the
-    /// headers in `signed`.
+    /// headers in `signed`, and the signature itself.
     pub fn signature_headers(
         &self,
         parts: &Parts,
         signed: &[(&str, &str)],
         payload_hash: &str,
         time: SystemTime,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, ProxyError> {
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, String), ProxyError> {
         let uri = parts.uri.to_string();
         let signable = SignableRequest::new(
             parts.method.as_str(),
@@ -94,11 +118,11 @@ impl V4Signer {
             .build()
             .map_err(signing_failed)?
             .into();
-        let (instructions, _signature) = sign(signable, &params)
+        let (instructions, signature) = sign(signable, &params)
             .map_err(signing_failed)?
             .into_parts();
 
-        instructions
+        let headers = instructions
             .headers()
             .map(|(name, value)| {
                 let name = HeaderName::from_bytes(name.as_bytes()).map_err(signing_failed)?;
@@ -106,7 +130,8 @@ impl V4Signer {
                 value.set_sensitive(name == http::header::AUTHORIZATION);
                 Ok((name, value))
             })
-            .collect()
+            .collect::<Result<_, ProxyError>>()?;
+        Ok((headers, signature))
     }
 }
 
@@ -330,7 +355,7 @@ mod tests {
             &[HOST, ("range", "bytes=0-9")],
         );
         let signed = [HOST, ("range", "bytes=0-9")];
-        let headers = example_signer()
+        let (headers, _) = example_signer()
             .signature_headers(&parts, &signed, EMPTY_SHA256, example_time())
             .unwrap();
         parts.headers.extend(headers);
@@ -351,7 +376,7 @@ mod tests {
             &[HOST, date, class],
         );
         let payload = "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072";
-        let headers = example_signer()
+        let (headers, _) = example_signer()
             .signature_headers(&parts, &[HOST, date, class], payload, example_time())
             .unwrap();
         parts.headers.extend(headers);
@@ -505,6 +530,39 @@ mod tests {
         let (explanation, signature) =
             recomputed_signature(&parts, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
         assert_ne!(signature, explanation.signature);
+    }
+
+    #[test]
+    fn aws_example_streaming_seed_and_chunk_chain() {
+        // The AWS streaming example signs content-encoding and
+        // content-length too; the proxy's own header set is smaller.
+        let signed = [
+            ("host", "s3.amazonaws.com"),
+            ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", "66560"),
+            ("content-length", "66824"),
+        ];
+        let parts = request(
+            "PUT",
+            "https://s3.amazonaws.com/examplebucket/chunkObject.txt",
+            &signed,
+        );
+        let signer = example_signer();
+        let payload = crate::body::aws_chunked::STREAMING_PAYLOAD;
+        let (_, seed) = signer
+            .signature_headers(&parts, &signed, payload, example_time())
+            .unwrap();
+        assert_eq!(
+            seed,
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+        );
+        let mut chunks = signer.chunk_signer(seed, example_time());
+        let first = sha2::Sha256::digest([b'a'; 65_536]);
+        assert_eq!(
+            chunks.sign(&first),
+            "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648"
+        );
     }
 
     #[test]

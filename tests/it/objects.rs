@@ -295,8 +295,10 @@ async fn chunked_client_body_of_5_mib_is_stored_whole() {
 #[tokio::test]
 async fn every_payload_mode_stores_the_same_bytes() {
     for gateway in Gateway::all().await {
-        for mode in ["auto", "signed", "unsigned"] {
-            let extra = format!("payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"");
+        for mode in ["auto", "signed", "unsigned", "streaming"] {
+            let extra = format!(
+                "payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"\nchunk_size = \"8KiB\""
+            );
             let proxy = TestProxy::start(&gateway, &extra).await;
             let bucket = create_bucket(&proxy, &gateway).await;
             for (size, name) in [(0, "empty"), (1000, "small"), (300_000, "spooled")] {

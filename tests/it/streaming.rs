@@ -111,8 +111,10 @@ async fn abandoned_upload(proxy: &TestProxy, path: &str, declared: usize, sent: 
 #[tokio::test]
 async fn upload_abandoned_midway_stores_nothing_and_keeps_the_old_object() {
     for gateway in Gateway::all().await {
-        for mode in ["unsigned", "signed", "auto"] {
-            let extra = format!("payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"");
+        for mode in ["unsigned", "signed", "auto", "streaming"] {
+            let extra = format!(
+                "payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"\nchunk_size = \"8KiB\""
+            );
             let proxy = TestProxy::start(&gateway, &extra).await;
             let bucket = crate::support::unique_name("zsp-abort");
             assert_eq!(
