@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body;
@@ -34,9 +35,11 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::spool;
 
 pub mod aws_chunked;
+pub mod client_chunked;
 pub mod end_signal;
 
 use aws_chunked::{AwsChunkedBody, ChunkSigner};
+use client_chunked::{Checksum, ChunkedBodyError, DecodedBody};
 
 /// Errors carried by bodies that flow through the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -217,6 +220,135 @@ impl PreparedBody {
     }
 }
 
+/// How the client framed its body, beyond HTTP's own framing.
+pub enum ClientFraming {
+    /// The body is the object's bytes.
+    Plain,
+    /// The body is an aws-chunked envelope, to decode.
+    AwsChunked {
+        /// `x-amz-decoded-content-length`.
+        decoded_length: u64,
+        /// The checksum trailer `x-amz-trailer` announces, if any.
+        checksum: Option<(String, Checksum)>,
+    },
+}
+
+/// Reads how the client framed its body, and removes `aws-chunked` from
+/// `Content-Encoding` (what remains is the object's own encoding).
+///
+/// Refuses transfer codings other than `chunked` (RFC 9112 §6.1: hyper
+/// removes the chunking, and a gzip coding would be stored as the object).
+pub fn client_framing(headers: &mut HeaderMap) -> Result<ClientFraming, ProxyError> {
+    let transfer_codings = header_tokens(headers, http::header::TRANSFER_ENCODING);
+    if transfer_codings.iter().any(|coding| coding != "chunked") {
+        return Err(ProxyError::new(
+            ErrorKind::UnsupportedBodyEncoding,
+            format!(
+                "transfer coding '{}' is not supported",
+                transfer_codings.join(", ")
+            ),
+        ));
+    }
+    let content_codings = header_tokens(headers, http::header::CONTENT_ENCODING);
+    let streaming = headers
+        .get("x-amz-content-sha256")
+        .map(|value| {
+            value
+                .as_bytes()
+                .to_ascii_lowercase()
+                .starts_with(b"streaming-")
+        })
+        .unwrap_or(false);
+    let enveloped = content_codings.iter().any(|coding| coding == "aws-chunked")
+        || streaming
+        || headers.contains_key("x-amz-decoded-content-length");
+    if !enveloped {
+        return Ok(ClientFraming::Plain);
+    }
+
+    let decoded_length = headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .ok_or_else(|| {
+            ProxyError::new(
+                ErrorKind::InvalidChunkedBody,
+                "an aws-chunked body needs x-amz-decoded-content-length",
+            )
+        })?;
+    let checksum = announced_checksum(headers)?;
+    let remaining: Vec<String> = content_codings
+        .into_iter()
+        .filter(|coding| coding != "aws-chunked")
+        .collect();
+    headers.remove(http::header::CONTENT_ENCODING);
+    if !remaining.is_empty() {
+        let value = HeaderValue::from_str(&remaining.join(",")).expect("tokens of a header value");
+        headers.insert(http::header::CONTENT_ENCODING, value);
+    }
+    Ok(ClientFraming::AwsChunked {
+        decoded_length,
+        checksum,
+    })
+}
+
+/// The checksum of `x-amz-trailer`; an unknown checksum trailer is refused.
+fn announced_checksum(headers: &HeaderMap) -> Result<Option<(String, Checksum)>, ProxyError> {
+    let trailers = header_tokens(headers, "x-amz-trailer");
+    let Some(name) = trailers
+        .into_iter()
+        .find(|name| name.starts_with("x-amz-checksum-"))
+    else {
+        return Ok(None);
+    };
+    match Checksum::for_trailer(&name) {
+        Some(checksum) => Ok(Some((name, checksum))),
+        None => Err(ProxyError::new(
+            ErrorKind::UnsupportedBodyEncoding,
+            format!("checksum trailer '{name}' is not supported"),
+        )),
+    }
+}
+
+/// The comma-separated tokens of every `name` header, trimmed, lowercase.
+fn header_tokens(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| {
+            String::from_utf8_lossy(value.as_bytes())
+                .split(',')
+                .map(|token| token.trim().to_ascii_lowercase())
+                .filter(|token| !token.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The client's body as the proxy reads it: decoded when enveloped.
+pub fn unframe(body: impl ClientBody, framing: ClientFraming) -> UpstreamBody {
+    match framing {
+        ClientFraming::Plain => body.map_err(Into::into).boxed_unsync(),
+        ClientFraming::AwsChunked {
+            decoded_length,
+            checksum,
+        } => DecodedBody::new(body, decoded_length, checksum).boxed_unsync(),
+    }
+}
+
+/// The proxy's error for a client body that failed: the envelope's own
+/// complaint when it was aws-chunked, else "ended early".
+pub fn client_body_error(error: &(dyn std::error::Error + 'static)) -> ProxyError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(chunked) = current.downcast_ref::<ChunkedBodyError>() {
+            return ProxyError::new(ErrorKind::InvalidChunkedBody, chunked.to_string());
+        }
+        cause = current.source();
+    }
+    incomplete()
+}
+
 /// Turns the client's body into a body to sign, as `mode` says; `is_put`
 /// tells whether streaming is allowed.
 pub async fn prepare(
@@ -240,8 +372,8 @@ pub async fn prepare(
         Some(length) if streams(length) => {
             Ok(PreparedBody::chunked(body, length, limits.chunk_size))
         }
-        Some(length) if length <= limits.memory_limit => read_into_memory(body, length).await,
         Some(length) if length > limits.spool_limit => Err(too_large(limits.spool_limit)),
+        Some(length) if length <= limits.memory_limit => read_into_memory(body, length).await,
         _ => spool_body(body, limits).await,
     }
 }
@@ -252,7 +384,7 @@ async fn read_into_memory(
 ) -> Result<PreparedBody, ProxyError> {
     let mut bytes = BytesMut::with_capacity(length as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| incomplete())?;
+        let frame = frame.map_err(|error| client_body_error(&*error.into()))?;
         if let Ok(data) = frame.into_data() {
             bytes.extend_from_slice(&data);
         }

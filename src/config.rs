@@ -26,6 +26,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Bodies up to this size are held in memory to be hashed (1 MiB).
 pub const DEFAULT_MEMORY_BODY_LIMIT: u64 = 1024 * 1024;
+/// The most a body held in memory may be (1 GiB): one per request in flight.
+const MAX_MEMORY_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
 /// Bodies are spooled to disk up to this size (5 GiB, S3's largest PUT).
 pub const DEFAULT_SPOOL_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 /// Data bytes per chunk of a streaming body (64 KiB).
@@ -74,6 +76,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Whether a non-loopback listen address is allowed.
     pub allow_remote: bool,
+    /// Host names accepted besides loopback ones (lowercase, no port).
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values accepted; none by default.
+    pub allowed_origins: Vec<String>,
     /// The gateway; `None` means the embedded demo upstream.
     pub upstream: Option<Upstream>,
     /// The signature version of the default route.
@@ -228,6 +234,15 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         ));
     }
 
+    let allowed_hosts: Vec<String> = problems
+        .take::<Vec<String>>(&mut table, "allowed_hosts")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|host| host.to_ascii_lowercase())
+        .collect();
+    let allowed_origins = problems
+        .take::<Vec<String>>(&mut table, "allowed_origins")
+        .unwrap_or_default();
     let upstream = problems
         .take::<String>(&mut table, "upstream")
         .and_then(|url| problems.check("upstream", Upstream::parse(&url)));
@@ -271,6 +286,8 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     Ok(Config {
         listen: listen.expect("a listen problem was reported"),
         allow_remote,
+        allowed_hosts,
+        allowed_origins,
         upstream,
         signature,
         region,
@@ -295,6 +312,13 @@ fn body_limits(table: &mut toml::Table, problems: &mut Problems) -> BodyLimits {
     let memory_limit = size("memory_body_limit", DEFAULT_MEMORY_BODY_LIMIT);
     let spool_limit = size("spool_limit", DEFAULT_SPOOL_LIMIT);
     let chunk_size = size("chunk_size", DEFAULT_CHUNK_SIZE);
+    if memory_limit > MAX_MEMORY_BODY_LIMIT {
+        problems.push(format!(
+            "memory_body_limit: {memory_limit} is more than {MAX_MEMORY_BODY_LIMIT} bytes; \
+             larger bodies are spooled or streamed"
+        ));
+    }
+
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
         problems.push(format!(
             "chunk_size: {chunk_size} is not between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE} bytes"
@@ -377,10 +401,11 @@ fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCreden
         return StaticCredentials::default();
     };
     problems.unknown_keys(&section, &CREDENTIAL_KEYS, "credentials.");
+    let mut secret = |key: &str| problems.take_secret(&mut section, key);
     StaticCredentials {
-        access_key_id: problems.take(&mut section, "access_key_id"),
-        secret_access_key: problems.take(&mut section, "secret_access_key"),
-        session_token: problems.take(&mut section, "session_token"),
+        access_key_id: secret("access_key_id"),
+        secret_access_key: secret("secret_access_key"),
+        session_token: secret("session_token"),
     }
 }
 
@@ -465,6 +490,22 @@ impl Problems {
                 None
             }
         }
+    }
+
+    /// Removes `key` from the `[credentials]` table: a non-empty string
+    /// that can go in a header. A problem never quotes the value.
+    fn take_secret(&mut self, table: &mut toml::Table, key: &str) -> Option<String> {
+        let value = table.remove(key)?;
+        let problem = match value {
+            toml::Value::String(text) if text.is_empty() => "is empty",
+            toml::Value::String(text) if http::HeaderValue::from_str(&text).is_ok() => {
+                return Some(text);
+            }
+            toml::Value::String(_) => "holds characters that cannot be sent in a header",
+            _ => "must be a string (in quotes)",
+        };
+        self.push(format!("credentials.{key}: {problem}"));
+        None
     }
 
     /// Turns a validation result into a value, recording its problem.
@@ -676,6 +717,29 @@ mod tests {
                 "{expected} in {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn credential_problems_never_quote_the_value() {
+        let found = problems(
+            "[credentials]\naccess_key_id = \"\"\nsecret_access_key = 86753091234567\n\
+             session_token = \"a\\nb\"\n",
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found.iter().all(|p| p.starts_with("credentials.")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().all(|p| !p.contains("86753091234567")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn memory_limit_has_a_ceiling() {
+        let found = problems("memory_body_limit = \"500GiB\"\n");
+        assert!(found[0].starts_with("memory_body_limit:"), "{found:?}");
     }
 
     #[test]

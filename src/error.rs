@@ -22,8 +22,22 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The client's query names the same key twice.
     DuplicateQueryKey,
-    /// The client's method cannot be proxied (CONNECT, for one).
+    /// The client's method cannot be proxied (CONNECT, TRACE, unknown ones).
     MethodNotAllowed,
+    /// The client's path and query are too long to sign.
+    UriTooLong,
+    /// The client's `Expect` is not `100-continue`.
+    ExpectationFailed,
+    /// The client's aws-chunked body is malformed or fails its checksum.
+    InvalidChunkedBody,
+    /// The request carries an `Origin` that is not allowed (a web page).
+    ForbiddenOrigin,
+    /// The request comes from another site (`Sec-Fetch-Site`).
+    CrossSiteRequest,
+    /// The request's `Host` is not a name of the proxy (DNS rebinding).
+    ForbiddenHost,
+    /// A CORS preflight: the proxy never lets a web page through.
+    CorsPreflight,
     /// The client's body ended or failed before it was complete.
     IncompleteBody,
     /// The client's body is larger than the proxy may hold to sign it.
@@ -59,6 +73,13 @@ impl ErrorKind {
                 StatusCode::BAD_REQUEST
             }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            Self::InvalidChunkedBody => StatusCode::BAD_REQUEST,
+            Self::ForbiddenOrigin
+            | Self::CrossSiteRequest
+            | Self::ForbiddenHost
+            | Self::CorsPreflight => StatusCode::FORBIDDEN,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedBodyEncoding => StatusCode::NOT_IMPLEMENTED,
             Self::UpstreamUnreachable | Self::UpstreamBroken => StatusCode::BAD_GATEWAY,
@@ -73,6 +94,13 @@ impl ErrorKind {
             Self::InvalidRequest => "ProxyInvalidRequest",
             Self::DuplicateQueryKey => "ProxyDuplicateQueryKey",
             Self::MethodNotAllowed => "ProxyMethodNotAllowed",
+            Self::UriTooLong => "ProxyUriTooLong",
+            Self::ExpectationFailed => "ProxyExpectationFailed",
+            Self::InvalidChunkedBody => "ProxyInvalidChunkedBody",
+            Self::ForbiddenOrigin => "ProxyForbiddenOrigin",
+            Self::CrossSiteRequest => "ProxyCrossSiteRequest",
+            Self::ForbiddenHost => "ProxyForbiddenHost",
+            Self::CorsPreflight => "ProxyCorsPreflightRefused",
             Self::IncompleteBody => "ProxyIncompleteBody",
             Self::BodyTooLarge => "ProxyBodyTooLarge",
             Self::UnsupportedBodyEncoding => "ProxyUnsupportedBodyEncoding",
@@ -168,10 +196,17 @@ fn xml_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [(ErrorKind, u16); 11] = [
+    const ALL_KINDS: [(ErrorKind, u16); 18] = [
         (ErrorKind::InvalidRequest, 400),
         (ErrorKind::DuplicateQueryKey, 400),
         (ErrorKind::MethodNotAllowed, 405),
+        (ErrorKind::UriTooLong, 414),
+        (ErrorKind::ExpectationFailed, 417),
+        (ErrorKind::InvalidChunkedBody, 400),
+        (ErrorKind::ForbiddenOrigin, 403),
+        (ErrorKind::CrossSiteRequest, 403),
+        (ErrorKind::ForbiddenHost, 403),
+        (ErrorKind::CorsPreflight, 403),
         (ErrorKind::IncompleteBody, 400),
         (ErrorKind::BodyTooLarge, 413),
         (ErrorKind::UnsupportedBodyEncoding, 501),

@@ -22,6 +22,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod error;
+pub mod guard;
 pub mod proxy;
 pub mod rewrite;
 pub mod route;

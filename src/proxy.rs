@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -22,6 +22,7 @@ use crate::body::{
 };
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
+use crate::guard::Guard;
 use crate::rewrite::{self, Target};
 use crate::route::{Route, SignatureVersion};
 use crate::sign::v2::V2Signer;
@@ -32,6 +33,8 @@ use crate::uri::PlusInPath;
 /// What the proxy needs to handle requests.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
+    /// Who may ask.
+    pub guard: Guard,
     /// Routes in order of precedence; the last, with an empty prefix, is the
     /// default route.
     pub routes: Vec<Route>,
@@ -43,6 +46,7 @@ pub struct ProxySettings {
 
 /// The signing proxy: one per process, shared by every connection.
 pub struct Proxy {
+    guard: Guard,
     routes: Vec<RouteSigner>,
     plus_in_path: PlusInPath,
     body_limits: BodyLimits,
@@ -83,6 +87,7 @@ impl Proxy {
             .map(|route| RouteSigner::new(route, credentials))
             .collect();
         Arc::new(Self {
+            guard: settings.guard,
             routes,
             plus_in_path: settings.plus_in_path,
             body_limits: settings.body,
@@ -123,9 +128,11 @@ impl Proxy {
         &self,
         request: Request<B>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let (client_parts, client_body) = request.into_parts();
+        let (mut client_parts, client_body) = request.into_parts();
+        self.guard.check(&client_parts)?;
         let target = Target::from_client(&client_parts, self.plus_in_path)?;
-        refuse_aws_chunked(&client_parts.headers)?;
+        let framing = body::client_framing(&mut client_parts.headers)?;
+        let client_body = body::unframe(client_body, framing);
         let route = self.route_for(&target.path);
 
         let is_put = client_parts.method == http::Method::PUT;
@@ -140,7 +147,7 @@ impl Proxy {
 
         let body = prepared.into_upstream_body(chunks);
         let response = self.client.send(Request::from_parts(parts, body)).await?;
-        Ok(into_client_response(response))
+        into_client_response(response)
     }
 
     fn route_for(&self, path: &str) -> &RouteSigner {
@@ -191,37 +198,24 @@ impl RouteSigner {
     }
 }
 
-/// Refuses a body the client already framed as aws-chunked: signing it as
-/// raw bytes would store the envelope as the object.
-fn refuse_aws_chunked(headers: &HeaderMap) -> Result<(), ProxyError> {
-    let encoded = headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .any(|value| {
-            value
-                .split(',')
-                .any(|coding| coding.trim() == "aws-chunked")
-        });
-    let streaming = headers
-        .get("x-amz-content-sha256")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("STREAMING-"));
-    if encoded || streaming {
+/// The gateway's answer for the client. An informational answer (a `101`
+/// switching protocols, say) is never a valid final answer to a signed
+/// request.
+fn into_client_response(
+    response: Response<Incoming>,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    if response.status().is_informational() {
         return Err(ProxyError::new(
-            ErrorKind::UnsupportedBodyEncoding,
-            "aws-chunked request bodies are not supported by this proxy yet; \
-             send the plain body (for the AWS CLI or SDKs, set \
-             request_checksum_calculation = when_required)",
+            ErrorKind::UpstreamBroken,
+            format!("the gateway answered {}", response.status()),
         ));
     }
-    Ok(())
-}
-
-fn into_client_response(response: Response<Incoming>) -> Response<ResponseBody> {
     let (mut parts, body) = response.into_parts();
     rewrite::client_response_headers(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync())
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(BoxError::from).boxed_unsync(),
+    ))
 }
 
 /// Logs a failure once: the client's faults at debug, the others at warn.
@@ -257,29 +251,6 @@ impl RequestIds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn aws_chunked_bodies_are_refused() {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-encoding", "gzip, aws-chunked".parse().unwrap());
-        let error = refuse_aws_chunked(&headers).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::UnsupportedBodyEncoding);
-
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-amz-content-sha256",
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER".parse().unwrap(),
-        );
-        assert!(refuse_aws_chunked(&headers).is_err());
-    }
-
-    #[test]
-    fn plain_bodies_pass() {
-        let mut headers = HeaderMap::new();
-        headers.insert("content-encoding", "gzip".parse().unwrap());
-        headers.insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
-        assert!(refuse_aws_chunked(&headers).is_ok());
-    }
 
     #[test]
     fn request_ids_are_unique() {

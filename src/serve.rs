@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, Environment};
+use crate::guard::Guard;
 use crate::proxy::{Proxy, ProxySettings};
 use crate::server;
 use crate::upstream::{TlsError, Upstream, UpstreamClient};
@@ -77,15 +78,6 @@ impl Service {
             (None, None) => return Err(ServeError::NoUpstream),
         };
 
-        let needs_tls = upstream.scheme().as_str() == "https";
-        let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
-        let settings = ProxySettings {
-            routes: config.routes_for(&upstream),
-            plus_in_path: config.plus_in_path,
-            body: config.body.clone(),
-        };
-        let proxy = Proxy::new(settings, &credentials, client);
-
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -97,6 +89,23 @@ impl Service {
             address: config.listen,
             source,
         })?;
+
+        let routes = config.routes_for(&upstream);
+        let needs_tls = routes
+            .iter()
+            .any(|r| r.upstream.scheme().as_str() == "https");
+        let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
+        let settings = ProxySettings {
+            guard: Guard {
+                listen: Some(local_addr),
+                allowed_hosts: config.allowed_hosts.clone(),
+                allowed_origins: config.allowed_origins.clone(),
+            },
+            routes,
+            plus_in_path: config.plus_in_path,
+            body: config.body.clone(),
+        };
+        let proxy = Proxy::new(settings, &credentials, client);
         log_startup(&config, local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::io::ReaderStream;
 
-use crate::body::{BodyLimits, BoxError, ClientBody, UpstreamBody, incomplete, too_large};
+use crate::body::{BodyLimits, BoxError, ClientBody, UpstreamBody, client_body_error, too_large};
 use crate::error::{ErrorKind, ProxyError};
 
 /// Size of the pieces written to and read from a spool file (256 KiB).
@@ -54,7 +54,7 @@ pub async fn write(mut body: impl ClientBody, limits: &BodyLimits) -> Result<Spo
     let mut length: u64 = 0;
 
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| incomplete())?;
+        let frame = frame.map_err(|error| client_body_error(&*error.into()))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };

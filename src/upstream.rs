@@ -82,6 +82,15 @@ impl Upstream {
     /// The URL names a scheme and an authority only: no path (the proxy sends
     /// the client's path as it is), no query and no user information.
     pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some((_, after)) = url.split_once("://")
+            && after
+                .split('/')
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+        {
+            // The URL is not echoed: its user information may hold a secret.
+            return Err("the URL must not hold user information (credentials go elsewhere)".into());
+        }
         let uri: Uri = url
             .parse()
             .map_err(|_| format!("'{url}' is not a URL like http://zenko.local"))?;
@@ -95,9 +104,6 @@ impl Upstream {
             .filter(|a| !a.host().is_empty())
             .ok_or_else(|| format!("'{url}' has no host"))?
             .clone();
-        if authority.as_str().contains('@') {
-            return Err(format!("'{url}' must not hold user information"));
-        }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(format!("'{url}' must not have a path or query"));
         }
@@ -261,11 +267,8 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
         };
         return ProxyError::new(kind, format!("cannot connect to the gateway: {cause}"));
     }
-    if body_error_cause(error) {
-        return ProxyError::new(
-            ErrorKind::IncompleteBody,
-            "the request body ended before it was complete",
-        );
+    if let Some(body_error) = body_error_cause(error) {
+        return crate::body::client_body_error(body_error);
     }
     ProxyError::new(
         ErrorKind::UpstreamBroken,
@@ -273,19 +276,21 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     )
 }
 
-/// Whether the failure came from the body the proxy was sending (the
-/// client's body broke), rather than from the gateway.
-fn body_error_cause(error: &(dyn std::error::Error + 'static)) -> bool {
+/// The failure of the body the proxy was sending (the client's body broke),
+/// when that, rather than the gateway, ended the request.
+fn body_error_cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
     let mut source = error.source();
     while let Some(cause) = source {
         if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
             && hyper_error.is_user()
         {
-            return true;
+            return Some(cause);
         }
         source = cause.source();
     }
-    false
+    None
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -14,6 +14,7 @@ use crate::body::BoxError;
 use crate::cli::RequestArgs;
 use crate::command::{CommandError, Outcome, load_config, parse_header};
 use crate::config::Config;
+use crate::guard::Guard;
 use crate::proxy::{Proxy, ProxySettings};
 use crate::route::Route;
 use crate::upstream::UpstreamClient;
@@ -30,6 +31,7 @@ pub async fn run(args: &RequestArgs) -> Result<Outcome, CommandError> {
         .any(|r| r.upstream.scheme().as_str() == "https");
     let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
     let settings = ProxySettings {
+        guard: Guard::default(),
         routes,
         plus_in_path: config.plus_in_path,
         body: config.body.clone(),

@@ -91,29 +91,6 @@ async fn chunked_body_over_the_spool_limit_gives_413() {
 }
 
 #[tokio::test]
-async fn aws_chunked_client_body_is_refused_not_stored() {
-    let gateway = Gateway::s3s().await;
-    let proxy = TestProxy::start(&gateway, "").await;
-    let headers = [
-        ("content-encoding", "aws-chunked"),
-        ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
-        ("x-amz-decoded-content-length", "5"),
-    ];
-    let reply = send(
-        "PUT",
-        &proxy.url("/b/k"),
-        &headers,
-        "5\r\nhello\r\n0\r\n\r\n",
-    )
-    .await;
-    assert_eq!(reply.status, 501);
-    assert_eq!(
-        reply.error_code().as_deref(),
-        Some("ProxyUnsupportedBodyEncoding")
-    );
-}
-
-#[tokio::test]
 async fn upload_slower_than_the_response_timeout_is_not_cut() {
     use http_body_util::BodyExt;
 

@@ -152,3 +152,159 @@ async fn upload_abandoned_midway_stores_nothing_and_keeps_the_old_object() {
         }
     }
 }
+
+/// An aws-chunked envelope of `data` in chunks of `chunk`, with a CRC32
+/// trailer of `checksum_of` (the data itself for a right checksum).
+fn envelope(data: &[u8], chunk: usize, checksum_of: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let crc = crc32fast::hash(checksum_of).to_be_bytes();
+    let mut envelope = Vec::new();
+    for piece in data.chunks(chunk) {
+        envelope.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        envelope.extend_from_slice(piece);
+        envelope.extend_from_slice(b"\r\n");
+    }
+    let trailer = base64::engine::general_purpose::STANDARD.encode(crc);
+    envelope.extend_from_slice(format!("0\r\nx-amz-checksum-crc32:{trailer}\r\n\r\n").as_bytes());
+    envelope
+}
+
+fn envelope_headers(decoded: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-encoding", "aws-chunked".to_owned()),
+        (
+            "x-amz-content-sha256",
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_owned(),
+        ),
+        ("x-amz-trailer", "x-amz-checksum-crc32".to_owned()),
+        ("x-amz-decoded-content-length", decoded.to_string()),
+    ]
+}
+
+#[tokio::test]
+async fn client_aws_chunked_body_is_decoded_checked_and_stored_plain() {
+    for gateway in Gateway::all().await {
+        for mode in ["auto", "signed", "unsigned", "streaming"] {
+            let extra = format!(
+                "payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"\nchunk_size = \"8KiB\""
+            );
+            let proxy = TestProxy::start(&gateway, &extra).await;
+            let bucket = crate::support::unique_name("zsp-envelope");
+            assert_eq!(
+                send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+                    .await
+                    .status,
+                200
+            );
+            for size in [5, 100_000] {
+                let data = crate::support::pseudo_random_bytes(size, 3);
+                let headers = envelope_headers(size);
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let url = proxy.url(&format!("/{bucket}/obj-{size}"));
+                let reply = send("PUT", &url, &headers, envelope(&data, 3000, &data)).await;
+                assert_eq!(
+                    reply.status,
+                    200,
+                    "{} {mode} {size}: {}",
+                    gateway.name,
+                    reply.text()
+                );
+                let stored = send("GET", &url, &[], "").await;
+                assert_eq!(stored.body.len(), size, "{} {mode}", gateway.name);
+                assert_eq!(
+                    stored.body, data,
+                    "{} {mode}: the plain bytes, never the envelope",
+                    gateway.name
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_aws_chunked_body_with_a_wrong_checksum_stores_nothing() {
+    for gateway in Gateway::all().await {
+        for mode in ["auto", "signed", "unsigned", "streaming"] {
+            let extra = format!(
+                "payload = \"{mode}\"\nmemory_body_limit = \"64KiB\"\nchunk_size = \"8KiB\""
+            );
+            let proxy = TestProxy::start(&gateway, &extra).await;
+            let bucket = crate::support::unique_name("zsp-badsum");
+            assert_eq!(
+                send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+                    .await
+                    .status,
+                200
+            );
+            let url = proxy.url(&format!("/{bucket}/kept"));
+            assert_eq!(send("PUT", &url, &[], "old version").await.status, 200);
+
+            for size in [5, 100_000] {
+                let data = crate::support::pseudo_random_bytes(size, 4);
+                let headers = envelope_headers(size);
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let bad = envelope(&data, 3000, b"something else");
+                let reply = send("PUT", &url, &headers, bad).await;
+                assert_eq!(
+                    reply.status,
+                    400,
+                    "{} {mode} {size}: {}",
+                    gateway.name,
+                    reply.text()
+                );
+                assert_eq!(
+                    reply.error_code().as_deref(),
+                    Some("ProxyInvalidChunkedBody")
+                );
+                assert!(
+                    reply.text().contains("x-amz-checksum-crc32"),
+                    "{}",
+                    reply.text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let kept = send("GET", &url, &[], "").await;
+            assert_eq!(kept.body, "old version", "{} {mode}", gateway.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn encodings_the_proxy_cannot_sign_are_refused() {
+    let gateway = Gateway::s3s().await;
+    let proxy = TestProxy::start(&gateway, "").await;
+    let cases: [(&[(&str, &str)], u16, &str); 3] = [
+        (
+            &[("content-encoding", "AWS-Chunked")],
+            400,
+            "ProxyInvalidChunkedBody",
+        ),
+        (
+            &[
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-decoded-content-length", "5"),
+                ("x-amz-trailer", "x-amz-checksum-md4"),
+            ],
+            501,
+            "ProxyUnsupportedBodyEncoding",
+        ),
+        (
+            &[("transfer-encoding", "gzip, chunked")],
+            501,
+            "ProxyUnsupportedBodyEncoding",
+        ),
+    ];
+    for (headers, status, code) in cases {
+        let reply = crate::support::send_chunked(
+            "PUT",
+            &proxy.url("/b/k"),
+            headers,
+            vec![bytes::Bytes::from_static(b"5\r\nhello\r\n0\r\n\r\n")],
+        )
+        .await;
+        assert_eq!(reply.status, status, "{headers:?}: {}", reply.text());
+        assert_eq!(reply.error_code().as_deref(), Some(code), "{headers:?}");
+    }
+}

@@ -1,0 +1,319 @@
+//! The binary as a subprocess: exit codes, the one-line errors of `serve`,
+//! where it finds credentials, and that a secret never reaches its stderr.
+//!
+//! Every run has an empty environment (see `support::binary_command`), so
+//! the developer's own AWS keys are never read, and no secret is ever put on
+//! a command line.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{
+    Finished, Gateway, ProxyProcess, closed_port, credentials_table, random_hex, run_binary, send,
+    unique_name,
+};
+
+/// Exit code for usage and configuration errors.
+const EXIT_CONFIG: i32 = 64;
+
+/// Writes `text` as `name` in `dir` and returns the path.
+fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A config that would start: loopback, an upstream, credentials.
+fn valid_config(upstream: &str, access_key: &str, secret: &str) -> String {
+    format!("listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n")
+        + &credentials_table(access_key, secret)
+}
+
+fn closed_upstream() -> String {
+    format!("http://127.0.0.1:{}", closed_port())
+}
+
+/// Asserts a config/usage failure: exit 64 and exactly one stderr line
+/// `zenko-signing-proxy: ...`, which is returned.
+fn config_failure(finished: &Finished) -> String {
+    assert_eq!(finished.code, Some(EXIT_CONFIG), "{finished:?}");
+    let lines: Vec<&str> = finished.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one stderr line: {finished:?}");
+    assert!(
+        lines[0].starts_with("zenko-signing-proxy: "),
+        "{}",
+        lines[0]
+    );
+    lines[0].to_owned()
+}
+
+fn serve_with(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Finished {
+    let mut args = vec!["serve", "--config", config.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_binary(&args, env)
+}
+
+#[test]
+fn unknown_config_key_exits_64_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // Top-level keys, so before the [credentials] table.
+    let text = "listn = \"127.0.0.1:1\"\nupstream_timeout_typo = 3\n".to_owned()
+        + &valid_config(&closed_upstream(), "AKIDCLI", &random_hex(20));
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let line = config_failure(&serve_with(&config, &[], &[]));
+    assert!(line.contains("listn: unknown key"), "{line}");
+    assert!(
+        line.contains("upstream_timeout_typo: unknown key"),
+        "{line}"
+    );
+}
+
+#[test]
+fn unknown_key_in_credentials_table_is_named_with_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        valid_config(&closed_upstream(), "AKIDCLI", &random_hex(20)) + "secret_key = \"x\"\n";
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let line = config_failure(&serve_with(&config, &[], &[]));
+    assert!(
+        line.contains("credentials.secret_key: unknown key"),
+        "{line}"
+    );
+}
+
+#[test]
+fn two_bad_values_are_both_reported_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "payload = \"fastest\"\nconnect_timeout = \"soon\"\n".to_owned()
+        + &valid_config(&closed_upstream(), "AKIDCLI", &random_hex(20));
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let line = config_failure(&serve_with(&config, &[], &[]));
+    assert!(line.contains("payload: 'fastest'"), "{line}");
+    assert!(line.contains("connect_timeout: 'soon'"), "{line}");
+}
+
+#[test]
+fn bad_flag_value_is_reported_like_a_bad_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid_config(&closed_upstream(), "AKIDCLI", &random_hex(20));
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let line = config_failure(&serve_with(&config, &["--payload", "streamy"], &[]));
+    assert!(line.contains("payload: 'streamy'"), "{line}");
+}
+
+#[test]
+fn non_loopback_listen_without_allow_remote_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid_config(&closed_upstream(), "AKIDCLI", &random_hex(20));
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let line = config_failure(&serve_with(&config, &["--listen", "0.0.0.0:0"], &[]));
+    assert!(line.contains("not a loopback address"), "{line}");
+    assert!(line.contains("--allow-remote"), "{line}");
+}
+
+#[test]
+fn no_credentials_anywhere_exits_64_with_one_line() {
+    let upstream = closed_upstream();
+    let finished = run_binary(
+        &["serve", "--listen", "127.0.0.1:0", "--upstream", &upstream],
+        &[(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/zsp-credentials",
+        )],
+    );
+    let line = config_failure(&finished);
+    assert!(line.contains("no credentials"), "{line}");
+    assert!(line.contains("/nonexistent/zsp-credentials"), "{line}");
+}
+
+#[test]
+fn unknown_flag_exits_64() {
+    let finished = run_binary(&["serve", "--secret-access-key", "not-a-secret"], &[]);
+    assert_eq!(finished.code, Some(EXIT_CONFIG), "{finished:?}");
+    assert!(
+        finished.stderr.contains("--secret-access-key"),
+        "{finished:?}"
+    );
+}
+
+#[test]
+fn help_exits_0_and_serve_help_offers_no_secret_flag() {
+    let finished = run_binary(&["--help"], &[]);
+    assert_eq!(finished.code, Some(0), "{finished:?}");
+    assert!(finished.stdout.contains("serve"), "{}", finished.stdout);
+
+    let finished = run_binary(&["serve", "--help"], &[]);
+    assert_eq!(finished.code, Some(0), "{finished:?}");
+    for flag in [
+        "--config",
+        "--listen",
+        "--upstream",
+        "--payload",
+        "--profile",
+    ] {
+        assert!(
+            finished.stdout.contains(flag),
+            "{flag}: {}",
+            finished.stdout
+        );
+    }
+    let lowered = finished.stdout.to_lowercase();
+    assert!(!lowered.contains("--secret"), "{}", finished.stdout);
+    assert!(!lowered.contains("--access-key"), "{}", finished.stdout);
+}
+
+#[test]
+fn secret_from_the_config_is_not_in_stderr_of_a_failed_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = random_hex(20);
+    // Several problems at once, in and next to the [credentials] table.
+    let text = "payload = \"fastest\"\n".to_owned()
+        + &valid_config(&closed_upstream(), "AKIDCLI", &secret)
+        + "session_tokn = \"also-secret-ish\"\n";
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let finished = serve_with(&config, &[], &[("RUST_LOG", "trace")]);
+    let line = config_failure(&finished);
+    assert!(line.contains("credentials.session_tokn"), "{line}");
+    assert!(!finished.stderr.contains(&secret), "{}", finished.stderr);
+    assert!(!finished.stdout.contains(&secret), "{}", finished.stdout);
+}
+
+/// A secret written into the upstream URL is refused (user information is
+/// not allowed there), and the refusal must not print it.
+#[test]
+fn secret_in_upstream_user_information_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = random_hex(20);
+    let upstream = format!("http://AKIDCLI:{secret}@127.0.0.1:{}", closed_port());
+    let text = valid_config(&upstream, "AKIDCLI", &random_hex(20));
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let finished = serve_with(&config, &[], &[]);
+    let line = config_failure(&finished);
+    assert!(line.contains("upstream:"), "{line}");
+    assert!(!finished.stderr.contains(&secret), "{}", finished.stderr);
+}
+
+/// A secret written without quotes, as a number, is a type error; the
+/// error must name the key without echoing the value.
+#[test]
+fn wrongly_typed_secret_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "86753091234567";
+    let text = format!("upstream = \"{}\"\n", closed_upstream())
+        + "[credentials]\naccess_key_id = \"AKIDCLI\"\n"
+        + &format!("secret_access_key = {secret}\n");
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let finished = serve_with(&config, &["--listen", "127.0.0.1:0"], &[]);
+    let line = config_failure(&finished);
+    assert!(line.contains("credentials.secret_access_key"), "{line}");
+    assert!(!finished.stderr.contains(secret), "{}", finished.stderr);
+}
+
+#[tokio::test]
+async fn secret_from_the_config_is_not_in_stderr_of_a_serving_run() {
+    let gateway = Gateway::s3s().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid_config(&gateway.url, &gateway.access_key, &gateway.secret_key);
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let proxy = ProxyProcess::spawn(
+        &["serve", "--config", config.to_str().unwrap()],
+        // The most verbose logging there is, dependencies included.
+        &[("RUST_LOG", "trace")],
+    )
+    .expect("the proxy serves");
+
+    let bucket = unique_name("zsp-cli");
+    let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = send("PUT", &proxy.url(&format!("/{bucket}/k")), &[], "body").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let stderr = proxy.stop();
+    assert!(
+        stderr.contains("listening on http://127.0.0.1:"),
+        "{stderr}"
+    );
+    // The log is about this run: it names the access key, which is public...
+    assert!(stderr.contains(&gateway.access_key), "{stderr}");
+    // ... and never the secret.
+    assert!(!stderr.contains(&gateway.secret_key), "{stderr}");
+}
+
+#[tokio::test]
+async fn credentials_from_the_environment_sign_requests() {
+    let gateway = Gateway::s3s().await;
+    let upstream = gateway.url.clone();
+    let proxy = ProxyProcess::spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--upstream", &upstream],
+        &[
+            ("AWS_ACCESS_KEY_ID", &gateway.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &gateway.secret_key),
+        ],
+    )
+    .expect("the proxy serves");
+    let bucket = unique_name("zsp-env");
+    let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let stderr = proxy.stop();
+    assert!(stderr.contains("the environment"), "{stderr}");
+    assert!(!stderr.contains(&gateway.secret_key), "{stderr}");
+}
+
+#[tokio::test]
+async fn named_profile_of_the_shared_credentials_file_signs_requests() {
+    let gateway = Gateway::s3s().await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = write_file(
+        dir.path(),
+        "credentials",
+        &format!(
+            "[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = wrong\n\n\
+             [zenko]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            gateway.access_key, gateway.secret_key
+        ),
+    );
+    let upstream = gateway.url.clone();
+    let proxy = ProxyProcess::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+            "--profile",
+            "zenko",
+        ],
+        &[("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap())],
+    )
+    .expect("the proxy serves");
+    let bucket = unique_name("zsp-profile");
+    let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let stderr = proxy.stop();
+    assert!(stderr.contains("profile 'zenko'"), "{stderr}");
+    assert!(!stderr.contains(&gateway.secret_key), "{stderr}");
+}
+
+#[test]
+fn missing_named_profile_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = write_file(
+        dir.path(),
+        "credentials",
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s\n",
+    );
+    let upstream = closed_upstream();
+    let finished = run_binary(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+            "--profile",
+            "absent",
+        ],
+        &[("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap())],
+    );
+    let line = config_failure(&finished);
+    assert!(line.contains("profile 'absent' not found"), "{line}");
+}
