@@ -275,7 +275,8 @@ async fn client_aws_chunked_body_with_a_wrong_checksum_stores_nothing() {
 async fn encodings_the_proxy_cannot_sign_are_refused() {
     let gateway = Gateway::s3s().await;
     let proxy = TestProxy::start(&gateway, "").await;
-    let cases: [(&[(&str, &str)], u16, &str); 3] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case<'_>; 3] = [
         (
             &[("content-encoding", "AWS-Chunked")],
             400,
