@@ -25,6 +25,10 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::upstream::Upstream;
 use crate::uri::{PlusInPath, Query, canonical_path};
 
+/// The longest encoded path and query the proxy signs (16 KiB): S3 keys
+/// are at most 1 KiB, and signing libraries fail on URIs near 64 KiB.
+const MAX_PATH_AND_QUERY: usize = 16 * 1024;
+
 /// Hop-by-hop headers, removed in both directions.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -66,12 +70,6 @@ pub struct Target {
 impl Target {
     /// Reads the path and query of the client's request URI.
     pub fn from_client(parts: &Parts, plus: PlusInPath) -> Result<Self, ProxyError> {
-        if parts.method == Method::CONNECT {
-            return Err(ProxyError::new(
-                ErrorKind::MethodNotAllowed,
-                "CONNECT is not proxied",
-            ));
-        }
         let path = canonical_path(parts.uri.path(), plus)?;
         let query = Query::parse(parts.uri.query().unwrap_or(""))?;
         Ok(Self { path, query })
@@ -95,11 +93,19 @@ pub fn upstream_parts(
     upstream: &Upstream,
     body_length: u64,
 ) -> Result<Parts, ProxyError> {
+    let path_and_query = target.path_and_query();
+    if path_and_query.len() > MAX_PATH_AND_QUERY {
+        return Err(ProxyError::new(
+            ErrorKind::UriTooLong,
+            format!("the path and query are longer than {MAX_PATH_AND_QUERY} bytes once encoded"),
+        ));
+    }
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = client.method;
     parts.version = Version::HTTP_11;
-    parts.uri = upstream.uri_for(&target.path_and_query())?;
+    parts.uri = upstream.uri_for(&path_and_query)?;
     parts.headers = forwarded_headers(client.headers);
+    merge_duplicate_amz_headers(&mut parts.headers)?;
     parts
         .headers
         .insert(header::HOST, upstream.host_header().clone());
@@ -109,6 +115,36 @@ pub fn upstream_parts(
             .insert(header::CONTENT_LENGTH, HeaderValue::from(body_length));
     }
     Ok(parts)
+}
+
+/// Joins the values of each repeated `x-amz-*` header into one, so that the
+/// wire carries exactly what the string to sign lists.
+fn merge_duplicate_amz_headers(headers: &mut HeaderMap) -> Result<(), ProxyError> {
+    let repeated: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            name.as_str().starts_with("x-amz-") && headers.get_all(*name).iter().count() > 1
+        })
+        .cloned()
+        .collect();
+    for name in repeated {
+        let merged = headers
+            .get_all(&name)
+            .iter()
+            .map(|value| {
+                value.to_str().map(str::trim).map_err(|_| {
+                    ProxyError::new(
+                        ErrorKind::InvalidRequest,
+                        format!("header '{name}' is not printable ASCII and cannot be signed"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        let merged = HeaderValue::from_str(&merged).expect("joined header values stay valid");
+        headers.insert(name, merged);
+    }
+    Ok(())
 }
 
 /// Marks a request whose body goes aws-chunked: `Content-Encoding` starts
@@ -133,8 +169,12 @@ pub fn mark_aws_chunked(headers: &mut HeaderMap, decoded_length: u64) {
 }
 
 /// The gateway's response headers, for the client.
+///
+/// `x-proxy-error` marks the proxy's own errors: a gateway's is removed, so
+/// that a gateway cannot pass for the proxy.
 pub fn client_response_headers(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);
+    headers.remove("x-proxy-error");
 }
 
 fn forwarded_headers(mut headers: HeaderMap) -> HeaderMap {
@@ -278,10 +318,33 @@ mod tests {
     }
 
     #[test]
-    fn connect_is_refused() {
-        let mut parts = client("/b", &[]);
-        parts.method = Method::CONNECT;
-        let error = Target::from_client(&parts, PlusInPath::Space).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::MethodNotAllowed);
+    fn duplicate_amz_headers_are_merged_into_one() {
+        let parts = rewrite(
+            "/b/k",
+            &[("x-amz-meta-a", " one "), ("x-amz-meta-a", "two")],
+        );
+        let values: Vec<_> = parts.headers.get_all("x-amz-meta-a").iter().collect();
+        assert_eq!(values, ["one,two"]);
+    }
+
+    #[test]
+    fn overlong_uris_are_refused_before_signing() {
+        let query: Vec<String> = (0..12_000).map(|i| format!("{i:x}")).collect();
+        let parts = client(&format!("/b?{}", query.join("&")), &[]);
+        let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
+        let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
+        let error = upstream_parts(parts, &target, &upstream, 0).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UriTooLong);
+    }
+
+    #[test]
+    fn a_gateway_cannot_pass_for_the_proxy() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-proxy-error",
+            HeaderValue::from_static("ProxyUpstreamTimeout"),
+        );
+        client_response_headers(&mut headers);
+        assert!(headers.is_empty());
     }
 }

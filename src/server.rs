@@ -11,12 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::proxy::Proxy;
+
+/// How long a client may take to send a request's headers (slow clients
+/// otherwise hold a connection open for ever).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long requests in flight may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,7 +28,12 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves connections from `listener` until `shutdown` completes, then
 /// drains.
 pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let _hangup = ignore_hangup();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -86,4 +95,35 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// Keeps SIGHUP from ending the process (its default), since service
+/// managers send it to ask for a reload. Reloading credentials on SIGHUP is
+/// not built yet: the proxy logs the signal and keeps the credentials it
+/// started with. The task ends with the returned guard.
+fn ignore_hangup() -> Option<AbortOnDrop> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).ok()?;
+        let task = tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::warn!(
+                    "SIGHUP received: reloading is not supported yet; going on unchanged"
+                );
+            }
+        });
+        Some(AbortOnDrop(task))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

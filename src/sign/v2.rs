@@ -20,8 +20,8 @@
 //! - Only one date: the proxy sends `Date` and never `x-amz-date` (CloudServer
 //!   uses `Date` in the date line even when `x-amz-date` is present, AWS then
 //!   uses an empty line).
-//! - Duplicate `x-amz-*` headers are merged on the wire into one header, so
-//!   the gateway signs what the proxy signed.
+//! - Duplicate `x-amz-*` headers are merged on the wire into one header
+//!   (by [`crate::rewrite`]), so the gateway signs what the proxy signed.
 //! - The resource is the path exactly as sent, then the subresources of
 //!   Zenko's list, sorted, with decoded values (`?partNumber=1&uploadId=a+b`),
 //!   then the response overrides, in a fixed order, after them. Other query
@@ -95,8 +95,7 @@ impl V2Signer {
     }
 
     /// Signs the request in `parts`, whose path, query and headers are final:
-    /// merges duplicate `x-amz-*` headers, sets `Date` (and the session
-    /// token), and adds `Authorization`.
+    /// sets `Date` (and the session token), and adds `Authorization`.
     pub fn sign(
         &self,
         parts: &mut Parts,
@@ -104,7 +103,6 @@ impl V2Signer {
         time: SystemTime,
     ) -> Result<(), ProxyError> {
         refuse_amz_query_words(query)?;
-        merge_duplicate_amz_headers(&mut parts.headers)?;
         parts.headers.remove("x-amz-date");
         let date = HeaderValue::from_str(&httpdate::fmt_http_date(time))
             .expect("an HTTP date is a valid header value");
@@ -260,29 +258,6 @@ pub fn canonical_resource(path: &str, query: &Query, bucket_from_host: Option<&s
         }
     }
     resource
-}
-
-/// Joins the values of each repeated `x-amz-*` header into one, so that the
-/// wire carries exactly what the string to sign lists.
-fn merge_duplicate_amz_headers(headers: &mut HeaderMap) -> Result<(), ProxyError> {
-    let repeated: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            name.as_str().starts_with("x-amz-") && headers.get_all(*name).iter().count() > 1
-        })
-        .cloned()
-        .collect();
-    for name in repeated {
-        let merged = headers
-            .get_all(&name)
-            .iter()
-            .map(|value| header_text(name.as_str(), value))
-            .collect::<Result<Vec<_>, _>>()?
-            .join(",");
-        let merged = HeaderValue::from_str(&merged).expect("joined header values stay valid");
-        headers.insert(name, merged);
-    }
-    Ok(())
 }
 
 /// CloudServer merges `x-amz-*` query words into the signed headers, which
@@ -528,21 +503,15 @@ mod tests {
     }
 
     #[test]
-    fn signing_sends_one_date_and_merges_duplicates_on_the_wire() {
+    fn signing_sends_one_date_in_rfc_1123_form() {
         let credentials = Credentials::new("AKID", "secret", None);
         let parts = signed(
-            &[
-                ("x-amz-meta-a", " one "),
-                ("x-amz-meta-a", "two"),
-                ("x-amz-date", "old"),
-            ],
+            &[("x-amz-date", "old")],
             "http://127.0.0.1:9000/b/k",
             credentials,
         );
         assert_eq!(parts.headers["date"], "Tue, 27 Mar 2007 19:36:42 GMT");
         assert!(!parts.headers.contains_key("x-amz-date"));
-        let merged: Vec<_> = parts.headers.get_all("x-amz-meta-a").iter().collect();
-        assert_eq!(merged, ["one,two"]);
         let authorization = parts.headers["authorization"].to_str().unwrap();
         assert!(authorization.starts_with("AWS AKID:"), "{authorization}");
     }

@@ -317,3 +317,28 @@ fn missing_named_profile_exits_64() {
     let line = config_failure(&finished);
     assert!(line.contains("profile 'absent' not found"), "{line}");
 }
+
+#[tokio::test]
+async fn sighup_does_not_stop_the_proxy() {
+    let gateway = Gateway::s3s().await;
+    let upstream = gateway.url.clone();
+    let proxy = ProxyProcess::spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--upstream", &upstream],
+        &[
+            ("AWS_ACCESS_KEY_ID", &gateway.access_key),
+            ("AWS_SECRET_ACCESS_KEY", &gateway.secret_key),
+        ],
+    )
+    .expect("the proxy serves");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let bucket = unique_name("zsp-hup");
+    let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let stderr = proxy.stop();
+    assert!(stderr.contains("SIGHUP received"), "{stderr}");
+}
