@@ -12,6 +12,9 @@
 //! small-request run (default 5). Every server binds 127.0.0.1:0 and stops
 //! with the run.
 
+// A benchmark's output is its figures.
+#![allow(clippy::print_stdout)]
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
