@@ -43,14 +43,17 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The keys of the top-level table.
-const TOP_LEVEL_KEYS: [&str; 17] = [
+const TOP_LEVEL_KEYS: &[&str] = &[
     "listen",
+    "allowed_hosts",
+    "allowed_origins",
     "signature",
     "route",
     "allow_remote",
     "upstream",
     "region",
     "payload",
+    "unsigned_over_tls",
     "profile",
     "plus_in_path",
     "memory_body_limit",
@@ -64,10 +67,10 @@ const TOP_LEVEL_KEYS: [&str; 17] = [
 ];
 
 /// The keys of a `[[route]]` table.
-const ROUTE_KEYS: [&str; 5] = ["prefix", "upstream", "signature", "region", "payload"];
+const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "signature", "region", "payload"];
 
 /// The keys of the `[credentials]` table.
-const CREDENTIAL_KEYS: [&str; 3] = ["access_key_id", "secret_access_key", "session_token"];
+const CREDENTIAL_KEYS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
 
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone)]
@@ -88,6 +91,8 @@ pub struct Config {
     pub region: String,
     /// How request bodies are signed.
     pub payload: PayloadMode,
+    /// Whether `auto` means `unsigned` for a gateway reached over https.
+    pub unsigned_over_tls: bool,
     /// Routes by path prefix, in order, before the default route.
     pub routes: Vec<RouteConfig>,
     /// The profile of the shared credentials file, if one was named.
@@ -191,6 +196,14 @@ impl Config {
             .map(|config| Route::inherit(config, &default))
             .collect();
         routes.push(default);
+        if self.unsigned_over_tls {
+            for route in &mut routes {
+                let over_tls = route.upstream.scheme().as_str() == "https";
+                if over_tls && route.payload == PayloadMode::Auto {
+                    route.payload = PayloadMode::Unsigned;
+                }
+            }
+        }
         routes
     }
 }
@@ -215,7 +228,7 @@ fn apply_overrides(table: &mut toml::Table, overrides: &Overrides) {
 
 fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     let mut problems = Problems::default();
-    problems.unknown_keys(&table, &TOP_LEVEL_KEYS, "");
+    problems.unknown_keys(&table, TOP_LEVEL_KEYS, "");
 
     let listen = problems
         .take::<String>(&mut table, "listen")
@@ -264,6 +277,9 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         .take::<String>(&mut table, "signature")
         .and_then(|text| problems.check("signature", text.parse::<SignatureVersion>()))
         .unwrap_or_default();
+    let unsigned_over_tls = problems
+        .take::<bool>(&mut table, "unsigned_over_tls")
+        .unwrap_or(false);
     let routes = routes(&mut table, &mut problems);
     let profile = problems.take::<String>(&mut table, "profile");
     let plus_in_path = problems
@@ -292,6 +308,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         signature,
         region,
         payload,
+        unsigned_over_tls,
         routes,
         profile,
         plus_in_path,
@@ -364,7 +381,7 @@ fn routes(table: &mut toml::Table, problems: &mut Problems) -> Vec<RouteConfig> 
 
 fn route(index: usize, mut table: toml::Table, problems: &mut Problems) -> Option<RouteConfig> {
     let name = format!("route[{index}]");
-    problems.unknown_keys(&table, &ROUTE_KEYS, &format!("{name}."));
+    problems.unknown_keys(&table, ROUTE_KEYS, &format!("{name}."));
     let key = |field: &str| format!("{name}.{field}");
     let prefix = problems.take::<String>(&mut table, "prefix");
     let upstream = problems
@@ -400,7 +417,7 @@ fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCreden
     let Some(mut section) = problems.take::<toml::Table>(table, "credentials") else {
         return StaticCredentials::default();
     };
-    problems.unknown_keys(&section, &CREDENTIAL_KEYS, "credentials.");
+    problems.unknown_keys(&section, CREDENTIAL_KEYS, "credentials.");
     let mut secret = |key: &str| problems.take_secret(&mut section, key);
     StaticCredentials {
         access_key_id: secret("access_key_id"),
@@ -571,6 +588,8 @@ mod tests {
             spool_limit = 1000
             connect_timeout = "2s"
             response_timeout = "500ms"
+            allowed_hosts = ["Proxy.Internal"]
+            allowed_origins = ["http://console.internal"]
             [credentials]
             access_key_id = "AKID"
             secret_access_key = "secret"
@@ -585,6 +604,8 @@ mod tests {
         assert_eq!(config.body.spool_limit, 1000);
         assert_eq!(config.timeouts.response, Duration::from_millis(500));
         assert_eq!(config.credentials.access_key_id.as_deref(), Some("AKID"));
+        assert_eq!(config.allowed_hosts, ["proxy.internal"]);
+        assert_eq!(config.allowed_origins, ["http://console.internal"]);
     }
 
     #[test]
@@ -740,6 +761,27 @@ mod tests {
     fn memory_limit_has_a_ceiling() {
         let found = problems("memory_body_limit = \"500GiB\"\n");
         assert!(found[0].starts_with("memory_body_limit:"), "{found:?}");
+    }
+
+    #[test]
+    fn auto_becomes_unsigned_over_tls_when_asked() {
+        let text = "upstream = \"https://127.0.0.1:9443\"\nunsigned_over_tls = true\n\
+                    [[route]]\nprefix = \"/plain/\"\nupstream = \"http://127.0.0.1:9000\"\n";
+        let config = parse(text).unwrap();
+        let routes = config.routes_for(config.upstream.as_ref().unwrap());
+        assert_eq!(
+            routes[0].payload,
+            PayloadMode::Auto,
+            "plain http keeps auto"
+        );
+        assert_eq!(
+            routes[1].payload,
+            PayloadMode::Unsigned,
+            "https goes unsigned"
+        );
+        let config = parse("upstream = \"https://127.0.0.1:9443\"").unwrap();
+        let routes = config.routes_for(config.upstream.as_ref().unwrap());
+        assert_eq!(routes[0].payload, PayloadMode::Auto, "off by default");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
     let _ = writeln!(text, "signature = \"{}\"", config.signature.as_str());
     let _ = writeln!(text, "region = \"{}\"", config.region);
     let _ = writeln!(text, "payload = \"{}\"", config.payload.as_str());
+    let _ = writeln!(text, "unsigned_over_tls = {}", config.unsigned_over_tls);
     let plus = match config.plus_in_path {
         crate::uri::PlusInPath::Space => "space",
         crate::uri::PlusInPath::Literal => "literal",
