@@ -12,7 +12,8 @@ use crate::config::Overrides;
 
 /// A local signing reverse proxy for S3-compatible gateways (Scality Zenko /
 /// CloudServer, Backbeat): clients send plain unsigned HTTP to it on
-/// loopback, it adds an AWS Signature V4 and forwards to the gateway.
+/// loopback, it adds an AWS Signature (V4, or the legacy V2) and forwards to
+/// the gateway.
 #[derive(Debug, Parser)]
 #[command(name = "zenko-signing-proxy", version)]
 pub struct Cli {

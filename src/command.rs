@@ -47,7 +47,7 @@ pub enum CommandError {
     #[error("{0}")]
     Usage(String),
     /// The request cannot be signed or sent.
-    #[error("{}", .0.message())]
+    #[error(transparent)]
     Request(#[from] ProxyError),
     /// A file cannot be read.
     #[error("cannot read {path}")]

@@ -166,7 +166,13 @@ impl Config {
             })?,
             None => String::new(),
         };
-        Self::from_toml(&text, overrides)
+        let config = Self::from_toml(&text, overrides)?;
+        if let Some(path) = path
+            && config.credentials.secret_access_key.is_some()
+        {
+            warn_if_readable_by_others(path);
+        }
+        Ok(config)
     }
 
     /// Parses TOML text and applies `overrides`.
@@ -174,7 +180,7 @@ impl Config {
         let mut table: toml::Table =
             text.parse()
                 .map_err(|error: toml::de::Error| ConfigError::Invalid {
-                    problems: vec![format!("not valid TOML: {}", error.message())],
+                    problems: vec![toml_problem(text, &error)],
                 })?;
         apply_overrides(&mut table, overrides);
         validate(table)
@@ -205,6 +211,39 @@ impl Config {
             }
         }
         routes
+    }
+}
+
+/// Warns when a config file that holds a secret can be read by other users.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path)
+            && metadata.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the config file holds a secret and other users can read it (chmod 600 it)"
+            );
+        }
+    }
+}
+
+/// A TOML syntax error with its line, but never the text of the line,
+/// which may hold a secret.
+fn toml_problem(text: &str, error: &toml::de::Error) -> String {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+    let hint = if error.message().contains("expected a sequence") {
+        " (a route is written [[route]], with double brackets)"
+    } else {
+        ""
+    };
+    match line {
+        Some(line) => format!("not valid TOML at line {line}: {}{hint}", error.message()),
+        None => format!("not valid TOML: {}{hint}", error.message()),
     }
 }
 
@@ -782,6 +821,16 @@ mod tests {
         let config = parse("upstream = \"https://127.0.0.1:9443\"").unwrap();
         let routes = config.routes_for(config.upstream.as_ref().unwrap());
         assert_eq!(routes[0].payload, PayloadMode::Auto, "off by default");
+    }
+
+    #[test]
+    fn toml_errors_name_the_line_but_not_its_text() {
+        let found = problems("region = \"x\"\n\nsecret = wJalrXUtnF\n");
+        assert!(
+            found[0].starts_with("not valid TOML at line 3:"),
+            "{found:?}"
+        );
+        assert!(!found[0].contains("wJalrXUtnF"), "{found:?}");
     }
 
     #[test]

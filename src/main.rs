@@ -12,6 +12,7 @@
 // The binary is where output to the user belongs.
 #![allow(clippy::print_stdout)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Serve(_)));
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -79,12 +80,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,zenko_signing_proxy=info"));
+/// Logs to stderr, in colour only on a terminal. One-shot commands log only
+/// errors by default: their answer is their output.
+fn init_tracing(serving: bool) {
+    let default = if serving {
+        "warn,zenko_signing_proxy=info"
+    } else {
+        "error"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

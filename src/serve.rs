@@ -105,6 +105,19 @@ impl Service {
             plus_in_path: config.plus_in_path,
             body: config.body.clone(),
         };
+        for route in settings
+            .routes
+            .iter()
+            .filter(|route| !route.prefix.is_empty())
+        {
+            tracing::info!(
+                prefix = %route.prefix,
+                upstream = %route.upstream,
+                signature = route.signature.as_str(),
+                payload = route.payload.as_str(),
+                "route"
+            );
+        }
         let proxy = Proxy::new(settings, &credentials, client);
         log_startup(&config, local_addr, &upstream, &credentials, &source);
         Ok(Self {

@@ -22,6 +22,10 @@ use crate::proxy::Proxy;
 /// otherwise hold a connection open for ever).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The largest read buffer of a client connection: bodies arrive in
+/// pieces of up to this size.
+const READ_BUFFER: usize = 512 * 1024;
+
 /// How long requests in flight may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -32,7 +36,8 @@ pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(READ_BUFFER);
     let _hangup = ignore_hangup();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);

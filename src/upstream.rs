@@ -23,6 +23,9 @@ use crate::body::UpstreamBody;
 use crate::body::end_signal::EndSignal;
 use crate::error::{ErrorKind, ProxyError};
 
+/// Bytes read from the gateway at a time: large reads, few system calls.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// The gateway's base URL, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
@@ -174,6 +177,7 @@ impl UpstreamClient {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .http1_read_buf_exact_size(READ_BUFFER)
             .build(https);
         Ok(Self {
             client,

@@ -7,6 +7,7 @@ use crate::cli::CheckConfigArgs;
 use crate::command::{CommandError, Outcome, load_config};
 use crate::config::Config;
 use crate::credentials::{CredentialSource, Credentials};
+use crate::upstream::UpstreamClient;
 
 /// What a secret is printed as.
 const REDACTED: &str = "** redacted **";
@@ -15,6 +16,18 @@ const REDACTED: &str = "** redacted **";
 pub fn run(args: &CheckConfigArgs) -> Result<Outcome, CommandError> {
     let (config, credentials, source) =
         load_config(&args.config.credentials, args.config.overrides())?;
+    // The same TLS set-up `serve` does at startup: a bad ca_file fails here.
+    let needs_tls = config
+        .upstream
+        .iter()
+        .chain(
+            config
+                .routes
+                .iter()
+                .filter_map(|route| route.upstream.as_ref()),
+        )
+        .any(|upstream| upstream.scheme().as_str() == "https");
+    UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
     Ok(Outcome::printed(describe(&config, &credentials, &source)))
 }
 

@@ -91,7 +91,7 @@ async fn build_request(
             None => Bytes::from(text.to_owned()),
         },
     };
-    let method = http::Method::from_bytes(args.method.as_bytes())
+    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CommandError::Usage(format!("'{}' is not an HTTP method", args.method)))?;
     let mut builder = http::Request::builder().method(method).uri(&args.path);
     for header in &args.headers {
@@ -112,11 +112,17 @@ fn outcome(status: http::StatusCode, content_type: &str, body: &[u8]) -> Outcome
         return Outcome::printed(printable(content_type, body));
     }
     let text = String::from_utf8_lossy(body);
-    let code = xml_element(&text, "Code").unwrap_or_else(|| status.as_str().to_owned());
-    let message = xml_element(&text, "Message")
-        .filter(|message| !message.is_empty())
-        .or_else(|| (!text.trim().is_empty()).then(|| text.trim().to_owned()))
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
+    let code = xml_element(&text, "Code");
+    let reason = || status.canonical_reason().unwrap_or("").to_owned();
+    let message = match &code {
+        // An S3 error: its message, or the status' reason when it has none.
+        Some(_) => xml_element(&text, "Message")
+            .filter(|message| !message.is_empty())
+            .unwrap_or_else(reason),
+        None if text.trim().is_empty() => reason(),
+        None => text.trim().to_owned(),
+    };
+    let code = code.unwrap_or_else(|| status.as_str().to_owned());
     Outcome {
         stdout: String::new(),
         stderr: format!(
@@ -135,7 +141,11 @@ fn printable(content_type: &str, body: &[u8]) -> String {
     {
         return pretty + "\n";
     }
-    String::from_utf8_lossy(body).into_owned()
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 fn xml_element(text: &str, tag: &str) -> Option<String> {
@@ -162,7 +172,7 @@ mod tests {
 
     #[test]
     fn other_answers_are_printed_as_they_are() {
-        assert_eq!(printable("text/plain", b"{not json"), "{not json");
+        assert_eq!(printable("text/plain", b"{not json"), "{not json\n");
     }
 
     #[test]
@@ -175,6 +185,16 @@ mod tests {
             "zenko-signing-proxy: AccessDenied: Access Denied (HTTP 403)\n"
         );
         assert!(outcome.stdout.is_empty());
+    }
+
+    #[test]
+    fn s3_errors_without_a_message_show_the_reason() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>";
+        let outcome = outcome(http::StatusCode::NOT_FOUND, "application/xml", body);
+        assert_eq!(
+            outcome.stderr,
+            "zenko-signing-proxy: NoSuchKey: Not Found (HTTP 404)\n"
+        );
     }
 
     #[test]

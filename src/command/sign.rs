@@ -67,7 +67,7 @@ pub fn run(args: &SignArgs) -> Result<Outcome, CommandError> {
 
 /// The client's request line and headers, as `sign` was given them.
 pub fn client_parts(method: &str, path: &str, headers: &[String]) -> Result<Parts, CommandError> {
-    let method = http::Method::from_bytes(method.as_bytes())
+    let method = http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
         .map_err(|_| CommandError::Usage(format!("'{method}' is not an HTTP method")))?;
     let mut builder = http::Request::builder().method(method).uri(path);
     for header in headers {
