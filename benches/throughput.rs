@@ -9,7 +9,8 @@
 //!
 //! Run with `cargo bench --bench throughput`. `ZSP_BENCH_MIB` sets the large
 //! body size in MiB (default 1024), `ZSP_BENCH_SECONDS` the length of the
-//! small-request run (default 5). Every server binds 127.0.0.1:0 and stops
+//! small-request run (default 5), `ZSP_BENCH_ONLY` a comma list of cases
+//! (`put-unsigned`, `put-signed`, `put-streaming`, `get`, `small`). Every server binds 127.0.0.1:0 and stops
 //! with the run.
 
 // A benchmark's output is its figures.
@@ -52,6 +53,8 @@ async fn run() {
     let sha = sha256_rate(256 << 20);
     println!("single-core SHA-256: {:.0} MB/s", sha / 1e6);
 
+    let only = std::env::var("ZSP_BENCH_ONLY").unwrap_or_default();
+    let wanted = |case: &str| only.is_empty() || only.split(',').any(|c| c == case);
     let mut proxies = Vec::new();
     for mode in ["unsigned", "signed", "streaming"] {
         proxies.push((mode, Proxy::start(upstream, mode)));
@@ -61,6 +64,9 @@ async fn run() {
     let direct_put = put_rate(upstream, large).await;
     println!("\nPUT  direct              {:>8.0} MB/s", direct_put / 1e6);
     for (mode, proxy) in &proxies {
+        if !wanted(&format!("put-{mode}")) {
+            continue;
+        }
         let rate = put_rate(proxy.addr, large).await;
         println!(
             "PUT  proxy {mode:<13} {:>8.0} MB/s  {:.2}x direct  {:.2}x SHA-256",
@@ -70,23 +76,27 @@ async fn run() {
         );
     }
 
-    let direct_get = get_rate(upstream, large).await;
-    let proxied_get = get_rate(unsigned, large).await;
-    println!("\nGET  direct              {:>8.0} MB/s", direct_get / 1e6);
-    println!(
-        "GET  proxy               {:>8.0} MB/s  {:.2}x direct",
-        proxied_get / 1e6,
-        proxied_get / direct_get
-    );
+    if wanted("get") {
+        let direct_get = get_rate(upstream, large).await;
+        let proxied_get = get_rate(unsigned, large).await;
+        println!("\nGET  direct              {:>8.0} MB/s", direct_get / 1e6);
+        println!(
+            "GET  proxy               {:>8.0} MB/s  {:.2}x direct",
+            proxied_get / 1e6,
+            proxied_get / direct_get
+        );
+    }
 
-    let window = Duration::from_secs(seconds);
-    let direct_small = small_get_rate(upstream, window).await;
-    let proxied_small = small_get_rate(unsigned, window).await;
-    println!("\nsmall GET direct         {direct_small:>8.0} req/s");
-    println!(
-        "small GET proxy          {proxied_small:>8.0} req/s  {:.2}x direct",
-        proxied_small / direct_small
-    );
+    if wanted("small") {
+        let window = Duration::from_secs(seconds);
+        let direct_small = small_get_rate(upstream, window).await;
+        let proxied_small = small_get_rate(unsigned, window).await;
+        println!("\nsmall GET direct         {direct_small:>8.0} req/s");
+        println!(
+            "small GET proxy          {proxied_small:>8.0} req/s  {:.2}x direct",
+            proxied_small / direct_small
+        );
+    }
 
     println!();
     for (mode, proxy) in proxies {

@@ -37,6 +37,7 @@ use crate::spool;
 pub mod aws_chunked;
 pub mod client_chunked;
 pub mod end_signal;
+pub mod pump;
 
 use aws_chunked::{AwsChunkedBody, ChunkSigner};
 use client_chunked::{Checksum, ChunkedBodyError, DecodedBody};
@@ -52,9 +53,32 @@ pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A body that can come from a client: hyper's `Incoming` from the
 /// listener, or any other body of bytes (the `request` subcommand's file).
-pub trait ClientBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
+pub trait ClientBody:
+    Body<Data = Bytes, Error: Into<BoxError> + Send> + Send + Unpin + 'static
+{
+}
 
-impl<B> ClientBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
+impl<B> ClientBody for B where
+    B: Body<Data = Bytes, Error: Into<BoxError> + Send> + Send + Unpin + 'static
+{
+}
+
+/// Bodies larger than this (or of unknown length) are read ahead by a
+/// [`pump`] task: below it, a task costs more than it saves.
+pub const PUMP_THRESHOLD: u64 = 1024 * 1024;
+
+/// `body` as a body to send on, read ahead when it is large.
+pub fn forwarded(body: impl ClientBody) -> UpstreamBody {
+    let large = body
+        .size_hint()
+        .exact()
+        .is_none_or(|length| length > PUMP_THRESHOLD);
+    if large && !body.is_end_stream() {
+        pump::pumped(body)
+    } else {
+        body.map_err(Into::into).boxed_unsync()
+    }
+}
 
 /// The SHA-256 of an empty body, in hex.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -187,7 +211,7 @@ impl PreparedBody {
 
     fn chunked(body: impl ClientBody, decoded_length: u64, chunk_size: u64) -> Self {
         Self {
-            body: body.map_err(Into::into).boxed_unsync(),
+            body: forwarded(body),
             length: aws_chunked::encoded_length(decoded_length, chunk_size),
             hash: PayloadHash::Streaming {
                 decoded_length,
@@ -213,7 +237,7 @@ impl PreparedBody {
 
     fn streamed(body: impl ClientBody, length: u64) -> Self {
         Self {
-            body: body.map_err(Into::into).boxed_unsync(),
+            body: forwarded(body),
             length,
             hash: PayloadHash::Unsigned,
         }

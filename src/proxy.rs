@@ -13,12 +13,11 @@ use std::time::{Instant, SystemTime};
 
 use http::request::Parts;
 use http::{Request, Response};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::aws_chunked::ChunkSigner;
 use crate::body::{
-    self, BodyLimits, BoxError, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
+    self, BodyLimits, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
 };
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
@@ -212,10 +211,7 @@ fn into_client_response(
     }
     let (mut parts, body) = response.into_parts();
     rewrite::client_response_headers(&mut parts.headers);
-    Ok(Response::from_parts(
-        parts,
-        body.map_err(BoxError::from).boxed_unsync(),
-    ))
+    Ok(Response::from_parts(parts, body::forwarded(body)))
 }
 
 /// Logs a failure once: the client's faults at debug, the others at warn.
