@@ -393,6 +393,44 @@ mod tests {
         assert!(encoded.collect().await.is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever the body's size, the chunk size and how the client's
+        /// frames fall, the encoding has the announced length and decodes
+        /// back to the same bytes.
+        #[test]
+        fn encoding_round_trips_through_the_decoder(
+            length in 0usize..100_000,
+            chunk_size in 1u64..20_000,
+            frame in 1usize..30_000,
+            seed in proptest::prelude::any::<u8>(),
+        ) {
+            let data: Vec<u8> = (0..length).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+            let pieces = data.chunks(frame).map(data_piece).collect();
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let encoded = runtime.block_on(async {
+                let body = AwsChunkedBody::new(scripted(pieces), example_signer(), chunk_size, length as u64);
+                body.collect().await.unwrap().to_bytes()
+            });
+            proptest::prop_assert_eq!(encoded.len() as u64, encoded_length(length as u64, chunk_size));
+            let decoded = runtime.block_on(async {
+                let frames = vec![Ok::<_, std::io::Error>(Frame::data(encoded))];
+                let body = crate::body::client_chunked::DecodedBody::new(
+                    StreamBody::new(futures_util::stream::iter(frames)),
+                    length as u64,
+                    None,
+                );
+                body.collect().await.unwrap().to_bytes()
+            });
+            proptest::prop_assert_eq!(&decoded[..], &data[..]);
+        }
+    }
+
+    fn data_piece(bytes: &[u8]) -> Piece {
+        Ok(Frame::data(Bytes::copy_from_slice(bytes)))
+    }
+
     #[test]
     fn encoded_length_counts_every_frame() {
         // One full 64 KiB chunk, one of 1 KiB, the final one.

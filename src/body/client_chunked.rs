@@ -130,6 +130,12 @@ impl Checksum {
         }
     }
 
+    /// The trailer value of `bytes` under this checksum.
+    pub fn digest_of(mut self, bytes: &[u8]) -> String {
+        self.update(bytes);
+        self.finish()
+    }
+
     fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Crc32(hasher) => hasher.update(bytes),

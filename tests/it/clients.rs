@@ -317,8 +317,9 @@ async fn aws_cli_unsigned_mb_multipart_cp_ls_rm() {
         let (stdout, _) = run_ok(command, "aws s3 mb").await;
         assert_eq!(stdout.trim(), format!("make_bucket: {bucket}"), "{name}");
 
-        // 20 MiB: over the CLI's 8 MiB multipart threshold.
-        let data = pseudo_random_bytes(20 * MIB, 41);
+        // 100 MiB: over the CLI's 8 MiB multipart threshold, in 13 parts,
+        // each streamed (aws-chunked, signed per chunk) by the proxy.
+        let data = pseudo_random_bytes(100 * MIB, 41);
         let upload = dir.join("big.bin");
         std::fs::write(&upload, &data).unwrap();
         let mut command = aws(dir, &proxy);
@@ -336,7 +337,7 @@ async fn aws_cli_unsigned_mb_multipart_cp_ls_rm() {
             .filter(|r| r.method == "PUT" && r.url.contains("partNumber="))
             .collect();
         eprintln!(
-            "aws s3 cp up of 20 MiB via {name} took {upload_time:?}: {} requests, {} parts",
+            "aws s3 cp up of 100 MiB via {name} took {upload_time:?}: {} requests, {} parts",
             requests.len(),
             parts.len()
         );
@@ -346,7 +347,11 @@ async fn aws_cli_unsigned_mb_multipart_cp_ls_rm() {
                 request.method, request.url, request.headers
             );
         }
-        assert_eq!(parts.len(), 3, "{name}: 8+8+4 MiB parts: {requests:?}");
+        assert_eq!(
+            parts.len(),
+            13,
+            "{name}: 12 parts of 8 MiB and one of 4: {requests:?}"
+        );
         assert!(
             requests
                 .iter()
@@ -373,7 +378,7 @@ async fn aws_cli_unsigned_mb_multipart_cp_ls_rm() {
             .iter()
             .filter(|r| r.method == "GET" && r.headers.contains("'Range': b'bytes="))
             .count();
-        assert_eq!(ranged, 3, "{name}: ranged GETs: {requests:?}");
+        assert_eq!(ranged, 13, "{name}: ranged GETs: {requests:?}");
         let downloaded = std::fs::read(&download).unwrap();
         assert_eq!(downloaded.len(), data.len(), "{name}");
         assert!(downloaded == data, "{name}: downloaded bytes differ");
@@ -385,7 +390,7 @@ async fn aws_cli_unsigned_mb_multipart_cp_ls_rm() {
             .lines()
             .find(|line| line.ends_with(" dir/big.bin"))
             .unwrap_or_else(|| panic!("{name}: not listed: {listing}"));
-        assert!(line.contains(" 20971520 "), "{name}: size: {line}");
+        assert!(line.contains(" 104857600 "), "{name}: size: {line}");
 
         let mut command = aws(dir, &proxy);
         command.args(["s3", "rm", &s3_object]);

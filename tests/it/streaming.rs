@@ -309,3 +309,89 @@ async fn encodings_the_proxy_cannot_sign_are_refused() {
         assert_eq!(reply.error_code().as_deref(), Some(code), "{headers:?}");
     }
 }
+
+#[tokio::test]
+async fn streaming_uploads_of_edge_sizes_are_stored_whole() {
+    use crate::support::{GeneratedBody, get_sha256, send_body};
+
+    let chunk = 8 * 1024u64;
+    for gateway in Gateway::all().await {
+        let extra = "payload = \"streaming\"\nchunk_size = \"8KiB\"";
+        let proxy = TestProxy::start(&gateway, extra).await;
+        let bucket = crate::support::unique_name("zsp-edges");
+        assert_eq!(
+            send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+                .await
+                .status,
+            200
+        );
+        for size in [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 200 << 20] {
+            let url = proxy.url(&format!("/{bucket}/size-{size}"));
+            let reply = send_body("PUT", &url, &[], GeneratedBody::new(size, size)).await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{} {size}: {}",
+                gateway.name,
+                reply.text()
+            );
+            let (status, length, sha) = get_sha256(&url).await;
+            assert_eq!((status, length), (200, size), "{} {size}", gateway.name);
+            assert_eq!(
+                sha,
+                GeneratedBody::sha256_hex(size, size),
+                "{} {size}",
+                gateway.name
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_aws_chunked_bodies_with_every_checksum_trailer() {
+    use zenko_signing_proxy::body::client_chunked::Checksum;
+
+    for gateway in Gateway::all().await {
+        let proxy = TestProxy::start(&gateway, "").await;
+        let bucket = crate::support::unique_name("zsp-trailers");
+        assert_eq!(
+            send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+                .await
+                .status,
+            200
+        );
+        let data = crate::support::pseudo_random_bytes(70_000, 9);
+        for kind in ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"] {
+            let name = format!("x-amz-checksum-{kind}");
+            let value = Checksum::for_trailer(&name).unwrap().digest_of(&data);
+            let mut envelope = Vec::new();
+            for piece in data.chunks(16_384) {
+                envelope.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                envelope.extend_from_slice(piece);
+                envelope.extend_from_slice(b"\r\n");
+            }
+            envelope.extend_from_slice(format!("0\r\n{name}:{value}\r\n\r\n").as_bytes());
+            let headers = [
+                ("content-encoding", "aws-chunked"),
+                ("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+                ("x-amz-trailer", name.as_str()),
+                ("x-amz-decoded-content-length", "70000"),
+            ];
+            let url = proxy.url(&format!("/{bucket}/{kind}"));
+            let reply = send("PUT", &url, &headers, envelope).await;
+            assert_eq!(
+                reply.status,
+                200,
+                "{} {kind}: {}",
+                gateway.name,
+                reply.text()
+            );
+            assert_eq!(
+                send("GET", &url, &[], "").await.body,
+                data,
+                "{} {kind}",
+                gateway.name
+            );
+        }
+    }
+}
