@@ -38,6 +38,8 @@ pub mod aws_chunked;
 pub mod client_chunked;
 pub mod end_signal;
 pub mod pump;
+#[cfg(test)]
+mod scripted;
 
 use aws_chunked::{AwsChunkedBody, ChunkSigner};
 use client_chunked::{Checksum, ChunkedBodyError, DecodedBody};

@@ -97,9 +97,9 @@ pub struct ConfigArgs {
     pub plus_in_path: Option<String>,
 }
 
-/// Flags of `sign`.
+/// What `sign` and `presign` sign with: credentials, version, region, time.
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub struct SigningArgs {
     /// Config file and profile (for the credentials).
     #[command(flatten)]
     pub credentials: CredentialArgs,
@@ -115,6 +115,14 @@ pub struct SignArgs {
     /// Time of the signature, RFC 3339 (e.g. 2026-01-31T12:00:00Z) [default: now].
     #[arg(long, value_name = "RFC3339")]
     pub time: Option<String>,
+}
+
+/// Flags of `sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Credentials, version, region and time.
+    #[command(flatten)]
+    pub signing: SigningArgs,
 
     /// A header of the request, signed when it is one the proxy signs.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
@@ -146,25 +154,13 @@ pub struct SignArgs {
 /// Flags of `presign`.
 #[derive(Debug, Args)]
 pub struct PresignArgs {
-    /// Config file and profile (for the credentials).
+    /// Credentials, version, region and the time the validity starts.
     #[command(flatten)]
-    pub credentials: CredentialArgs,
-
-    /// Signature version: v4 or v2 [default: the config's, else v4].
-    #[arg(long, value_name = "VERSION")]
-    pub signature: Option<String>,
-
-    /// Region in the V4 scope [default: the config's, else us-east-1].
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
+    pub signing: SigningArgs,
 
     /// How long the URL stays valid, e.g. 15m, 12h, 7d (V4: at most 7 days).
     #[arg(long, value_name = "DURATION")]
     pub expires: String,
-
-    /// Time the validity starts, RFC 3339 [default: now].
-    #[arg(long, value_name = "RFC3339")]
-    pub time: Option<String>,
 
     /// HTTP method, e.g. GET.
     pub method: String,

@@ -6,13 +6,13 @@ use std::time::SystemTime;
 
 use thiserror::Error;
 
-use crate::cli::CredentialArgs;
+use crate::cli::{CredentialArgs, SigningArgs};
 use crate::config::{Config, ConfigError, Overrides};
 use crate::credentials::{
     self, CredentialSource, Credentials, CredentialsError, ProcessEnvironment,
 };
 use crate::error::ProxyError;
-use crate::upstream::TlsError;
+use crate::upstream::{TlsError, Upstream};
 
 pub mod check_config;
 pub mod presign;
@@ -106,6 +106,23 @@ pub fn load_config(
     Ok((config, credentials, source))
 }
 
+/// The config, credentials and time of `sign` and `presign`, and the
+/// gateway and path of their `url`.
+pub fn load_signing(
+    args: &SigningArgs,
+    url: &str,
+) -> Result<(Config, Credentials, SystemTime, Upstream, String), CommandError> {
+    let overrides = Overrides {
+        signature: args.signature.clone(),
+        region: args.region.clone(),
+        ..Overrides::default()
+    };
+    let (config, credentials, _) = load_config(&args.credentials, overrides)?;
+    let (upstream, path) = split_url(url)?;
+    let time = parse_time(args.time.as_deref())?;
+    Ok((config, credentials, time, upstream, path))
+}
+
 /// Parses `--time`, an RFC 3339 timestamp; now when absent.
 pub fn parse_time(text: Option<&str>) -> Result<SystemTime, CommandError> {
     let Some(text) = text else {
@@ -128,7 +145,7 @@ pub fn parse_header(text: &str) -> Result<(http::HeaderName, http::HeaderValue),
 }
 
 /// Splits a gateway URL into the gateway and the path and query on it.
-pub fn split_url(url: &str) -> Result<(crate::upstream::Upstream, String), CommandError> {
+pub fn split_url(url: &str) -> Result<(Upstream, String), CommandError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| CommandError::Usage(format!("'{url}' is not a URL")))?;
@@ -140,7 +157,7 @@ pub fn split_url(url: &str) -> Result<(crate::upstream::Upstream, String), Comma
             )));
         }
     };
-    let upstream = crate::upstream::Upstream::parse(&base).map_err(CommandError::Usage)?;
+    let upstream = Upstream::parse(&base).map_err(CommandError::Usage)?;
     let path = uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())

@@ -274,18 +274,7 @@ mod tests {
     use http_body_util::{BodyExt, StreamBody};
 
     use super::*;
-
-    type Piece = Result<Frame<Bytes>, std::io::Error>;
-
-    fn scripted(
-        pieces: Vec<Piece>,
-    ) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Piece>>> {
-        StreamBody::new(futures_util::stream::iter(pieces))
-    }
-
-    fn data(bytes: &[u8]) -> Piece {
-        Ok(Frame::data(Bytes::copy_from_slice(bytes)))
-    }
+    use crate::body::scripted::{Piece, data, scripted};
 
     /// The signing key of the AWS streaming example: secret
     /// wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY, 20130524, us-east-1, s3.
@@ -311,7 +300,7 @@ mod tests {
     async fn aws_example_chunk_signatures() {
         // 66560 bytes of 'a' in chunks of 64 KiB: the AWS documentation's
         // example of a streaming PUT, with its three chunk signatures.
-        let body = scripted(vec![data(&[b'a'; 66_560])]);
+        let body = scripted(vec![data([b'a'; 66_560])]);
         let encoded = AwsChunkedBody::new(body, example_signer(), 65_536, 66_560);
         assert_eq!(encoded.size_hint().exact(), Some(66_824));
         let bytes = encoded.collect().await.unwrap().to_bytes();

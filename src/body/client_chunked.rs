@@ -424,17 +424,10 @@ fn chunk_size(line: &[u8]) -> Result<Option<u64>, ChunkedBodyError> {
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::{BodyExt, StreamBody};
+    use http_body_util::BodyExt;
 
     use super::*;
-
-    type Piece = Result<Frame<Bytes>, std::io::Error>;
-
-    fn scripted(
-        pieces: Vec<Piece>,
-    ) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Piece>>> {
-        StreamBody::new(futures_util::stream::iter(pieces))
-    }
+    use crate::body::scripted::scripted;
 
     /// `envelope` cut into frames of `frame` bytes, decoded.
     async fn decode(

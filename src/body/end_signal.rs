@@ -86,21 +86,10 @@ impl<B: Body> Body for EndSignal<B> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use http_body_util::{BodyExt, Empty, Full, StreamBody};
+    use http_body_util::{BodyExt, Empty, Full};
 
     use super::*;
-
-    type Chunk = Result<Frame<Bytes>, std::io::Error>;
-
-    fn scripted(
-        chunks: Vec<Chunk>,
-    ) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Chunk>>> {
-        StreamBody::new(futures_util::stream::iter(chunks))
-    }
-
-    fn data(text: &'static str) -> Chunk {
-        Ok(Frame::data(Bytes::from_static(text.as_bytes())))
-    }
+    use crate::body::scripted::{data, scripted};
 
     #[tokio::test]
     async fn empty_body_signals_at_once() {

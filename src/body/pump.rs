@@ -53,18 +53,7 @@ mod tests {
     use http_body_util::StreamBody;
 
     use super::*;
-
-    type Piece = Result<Frame<Bytes>, std::io::Error>;
-
-    fn scripted(
-        pieces: Vec<Piece>,
-    ) -> StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Piece>>> {
-        StreamBody::new(futures_util::stream::iter(pieces))
-    }
-
-    fn data(text: &'static str) -> Piece {
-        Ok(Frame::data(Bytes::from_static(text.as_bytes())))
-    }
+    use crate::body::scripted::{data, scripted};
 
     #[tokio::test]
     async fn frames_arrive_whole_and_in_order() {

@@ -6,8 +6,7 @@ use std::time::{Duration, SystemTime};
 use percent_encoding::utf8_percent_encode;
 
 use crate::cli::PresignArgs;
-use crate::command::{CommandError, Outcome, load_config, parse_time, split_url};
-use crate::config::Overrides;
+use crate::command::{CommandError, Outcome, load_signing};
 use crate::rewrite::{self, Target};
 use crate::route::SignatureVersion;
 use crate::sign::v2::V2Signer;
@@ -16,14 +15,7 @@ use crate::uri::STRICT;
 
 /// Runs `presign`.
 pub fn run(args: &PresignArgs) -> Result<Outcome, CommandError> {
-    let overrides = Overrides {
-        signature: args.signature.clone(),
-        region: args.region.clone(),
-        ..Overrides::default()
-    };
-    let (config, credentials, _) = load_config(&args.credentials, overrides)?;
-    let (upstream, path) = split_url(&args.url)?;
-    let time = parse_time(args.time.as_deref())?;
+    let (config, credentials, time, upstream, path) = load_signing(&args.signing, &args.url)?;
     let expires = humantime::parse_duration(&args.expires).map_err(|_| {
         CommandError::Usage(format!(
             "--expires '{}' is not a duration like 15m or 7d",

@@ -14,8 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::body::{EMPTY_SHA256, PayloadHash};
 use crate::cli::SignArgs;
-use crate::command::{CommandError, Outcome, load_config, parse_header, parse_time, split_url};
-use crate::config::Overrides;
+use crate::command::{CommandError, Outcome, load_signing, parse_header};
 use crate::rewrite::{self, Target};
 use crate::route::SignatureVersion;
 use crate::sign::v2::{self, V2Signer};
@@ -23,14 +22,7 @@ use crate::sign::v4::{self, V4Signer};
 
 /// Runs `sign`.
 pub fn run(args: &SignArgs) -> Result<Outcome, CommandError> {
-    let overrides = Overrides {
-        signature: args.signature.clone(),
-        region: args.region.clone(),
-        ..Overrides::default()
-    };
-    let (config, credentials, _) = load_config(&args.credentials, overrides)?;
-    let (upstream, path) = split_url(&args.url)?;
-    let time = parse_time(args.time.as_deref())?;
+    let (config, credentials, time, upstream, path) = load_signing(&args.signing, &args.url)?;
 
     let client = client_parts(&args.method, &path, &args.headers)?;
     let target = Target::from_client(&client, config.plus_in_path)?;
