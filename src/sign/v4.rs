@@ -533,6 +533,23 @@ mod tests {
     }
 
     #[test]
+    fn aws_example_signing_key_derivation() {
+        // The documented example of deriving a signing key: 20120215,
+        // us-east-1, iam; the proxy derives its chunk-signing keys this way.
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_329_264_000);
+        let key = aws_sigv4::sign::v4::generate_signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            time,
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            hex::encode(key.as_ref()),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
+
+    #[test]
     fn aws_example_streaming_seed_and_chunk_chain() {
         // The AWS streaming example signs content-encoding and
         // content-length too; the proxy's own header set is smaller.
