@@ -8,8 +8,8 @@
 //! |---|---|---|
 //! | `unsigned` | streamed as it arrives, `UNSIGNED-PAYLOAD` | spooled, then signed by hash |
 //! | `signed` | held in memory up to `memory_body_limit`, else spooled; signed by hash | spooled, then signed by hash |
-//! | `streaming` | PUT: aws-chunked, each chunk signed as it passes; other methods as `signed` | as `signed` |
-//! | `auto` | empty: hash of empty; up to `memory_body_limit`: `signed` in memory; larger PUT: `streaming`; larger other: spooled | as `signed` |
+//! | `streaming` | object upload: aws-chunked, each chunk signed as it passes; other requests as `signed` | as `signed` |
+//! | `auto` | empty: hash of empty; up to `memory_body_limit`: `signed` in memory; larger object upload: `streaming`; larger other: spooled | as `signed` |
 //!
 //! Spooling writes the body to an anonymous temporary file while hashing it,
 //! then streams the file; the file has no name and disappears when closed,
@@ -96,8 +96,8 @@ pub enum PayloadMode {
     /// The SHA-256 of the whole body, computed before the request is sent.
     Signed,
     /// aws-chunked with a signature per chunk, computed as the body passes:
-    /// signed integrity in constant memory. For PUT only (as Zenko accepts
-    /// it); other methods fall back to `Signed`.
+    /// signed integrity in constant memory. For object uploads only (as
+    /// Zenko accepts it); other requests fall back to `Signed`.
     Streaming,
 }
 
@@ -375,17 +375,18 @@ pub fn client_body_error(error: &(dyn std::error::Error + 'static)) -> ProxyErro
     incomplete()
 }
 
-/// Turns the client's body into a body to sign, as `mode` says; `is_put`
-/// tells whether streaming is allowed.
+/// Turns the client's body into a body to sign, as `mode` says;
+/// `streamable` tells whether aws-chunked streaming is allowed (object
+/// uploads only, see [`crate::rewrite::Target::is_object_upload`]).
 pub async fn prepare(
     body: impl ClientBody,
     mode: PayloadMode,
-    is_put: bool,
+    streamable: bool,
     limits: &BodyLimits,
 ) -> Result<PreparedBody, ProxyError> {
     let declared = body.size_hint().exact();
     let streams = |length: u64| {
-        is_put
+        streamable
             && match mode {
                 PayloadMode::Streaming => true,
                 PayloadMode::Auto => length > limits.memory_limit,

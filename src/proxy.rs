@@ -134,9 +134,9 @@ impl Proxy {
         let client_body = body::unframe(client_body, framing);
         let route = self.route_for(&target.path);
 
-        let is_put = client_parts.method == http::Method::PUT;
+        let streamable = target.is_object_upload(&client_parts.method);
         let mode = route.body_mode();
-        let prepared = body::prepare(client_body, mode, is_put, &self.body_limits).await?;
+        let prepared = body::prepare(client_body, mode, streamable, &self.body_limits).await?;
         let upstream = &route.route.upstream;
         let mut parts = rewrite::upstream_parts(client_parts, &target, upstream, prepared.length)?;
         if let PayloadHash::Streaming { decoded_length, .. } = prepared.hash {

@@ -75,6 +75,24 @@ impl Target {
         Ok(Self { path, query })
     }
 
+    /// Whether this is an object upload (PutObject or UploadPart), the only
+    /// requests S3 servers accept an aws-chunked body for: a PUT to a key,
+    /// with no query but `partNumber`, `uploadId` and SDKs' `x-id`. A PUT of
+    /// `?versioning`, `?tagging` or any other configuration is not.
+    pub fn is_object_upload(&self, method: &Method) -> bool {
+        let has_key = self
+            .path
+            .trim_start_matches('/')
+            .split_once('/')
+            .is_some_and(|(bucket, key)| !bucket.is_empty() && !key.is_empty());
+        let upload_query = self
+            .query
+            .parameters()
+            .iter()
+            .all(|p| matches!(p.key.as_str(), "partNumber" | "uploadId" | "x-id"));
+        *method == Method::PUT && has_key && upload_query
+    }
+
     /// The path and query as sent on the wire.
     pub fn path_and_query(&self) -> String {
         let query = self.query.to_wire();
@@ -315,6 +333,19 @@ mod tests {
         let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
         let parts = upstream_parts(parts, &target, &upstream, 0).unwrap();
         assert!(!parts.headers.contains_key("content-length"));
+    }
+
+    #[test]
+    fn only_object_uploads_may_stream() {
+        let target = |uri: &str| Target::from_client(&client(uri, &[]), PlusInPath::Space).unwrap();
+        assert!(target("/b/k").is_object_upload(&Method::PUT));
+        assert!(target("/b/dir/k?partNumber=2&uploadId=x").is_object_upload(&Method::PUT));
+        assert!(target("/b/k?x-id=PutObject").is_object_upload(&Method::PUT));
+        assert!(!target("/b/k").is_object_upload(&Method::POST));
+        assert!(!target("/b").is_object_upload(&Method::PUT));
+        assert!(!target("/b/").is_object_upload(&Method::PUT));
+        assert!(!target("/b?versioning").is_object_upload(&Method::PUT));
+        assert!(!target("/b/k?tagging").is_object_upload(&Method::PUT));
     }
 
     #[test]

@@ -395,3 +395,45 @@ async fn client_aws_chunked_bodies_with_every_checksum_trailer() {
         }
     }
 }
+
+#[tokio::test]
+async fn abandoned_upload_adds_no_version_to_a_versioned_bucket() {
+    // s3s-fs has no versioning; radosgw does.
+    let Some(gateway) = Gateway::radosgw() else {
+        return;
+    };
+    for mode in ["streaming", "unsigned"] {
+        let proxy = TestProxy::start(&gateway, &format!("payload = \"{mode}\"")).await;
+        let bucket = crate::support::unique_name("zsp-versions");
+        assert_eq!(
+            send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+                .await
+                .status,
+            200
+        );
+        let versioning =
+            "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        let reply = send(
+            "PUT",
+            &proxy.url(&format!("/{bucket}?versioning")),
+            &[],
+            versioning,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let key = proxy.url(&format!("/{bucket}/doc"));
+        assert_eq!(send("PUT", &key, &[], "version one").await.status, 200);
+
+        abandoned_upload(&proxy, &format!("/{bucket}/doc"), 4 << 20, 2 << 20).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        let listing = send("GET", &proxy.url(&format!("/{bucket}?versions")), &[], "").await;
+        let versions = crate::support::xml_values(&listing.text(), "VersionId");
+        assert_eq!(versions.len(), 1, "{mode}: {}", listing.text());
+        assert_eq!(
+            send("GET", &key, &[], "").await.body,
+            "version one",
+            "{mode}"
+        );
+    }
+}
