@@ -39,7 +39,7 @@ pub mod client_chunked;
 pub mod end_signal;
 pub mod pump;
 #[cfg(test)]
-mod scripted;
+pub(crate) mod scripted;
 
 use aws_chunked::{AwsChunkedBody, ChunkSigner};
 use client_chunked::{Checksum, ChunkedBodyError, DecodedBody};

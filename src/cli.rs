@@ -55,6 +55,25 @@ pub struct ServeArgs {
     /// can then use the proxy's credentials.
     #[arg(long)]
     pub allow_remote: bool,
+
+    /// Log format on stderr: text or json (one object per line).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log level of the proxy (error, warn, info, debug, trace); libraries
+    /// log warnings. Overrides RUST_LOG [default: info].
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line of text per event.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
 }
 
 /// The config file and the credentials profile.

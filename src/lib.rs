@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod body;
 pub mod cli;
 pub mod command;
@@ -23,6 +24,7 @@ pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod guard;
+pub mod logging;
 pub mod proxy;
 pub mod rewrite;
 pub mod route;

@@ -12,23 +12,16 @@
 // The binary is where output to the user belongs.
 #![allow(clippy::print_stdout)]
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use zenko_signing_proxy::cli::{Cli, Command, ServeArgs};
 use zenko_signing_proxy::command;
 use zenko_signing_proxy::config::Config;
 use zenko_signing_proxy::credentials::ProcessEnvironment;
-use zenko_signing_proxy::demo;
 use zenko_signing_proxy::serve::Service;
 use zenko_signing_proxy::server;
-
-/// mimalloc: the proxy allocates and frees small buffers for every request,
-/// where glibc's allocator showed up in profiles.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use zenko_signing_proxy::{demo, logging};
 
 /// Exit code for usage and configuration errors (EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -45,7 +38,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_tracing(matches!(cli.command, Command::Serve(_)));
+    let logging = match &cli.command {
+        Command::Serve(args) => logging::init(Some((args.log_format, args.log_level.as_deref()))),
+        _ => logging::init(None),
+    };
+    if let Err(message) = logging {
+        return fail(EXIT_CONFIG, &message);
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -83,22 +82,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     service.run(server::shutdown_signal()).await;
     ExitCode::SUCCESS
-}
-
-/// Logs to stderr, in colour only on a terminal. One-shot commands log only
-/// errors by default: their answer is their output.
-fn init_tracing(serving: bool) {
-    let default = if serving {
-        "warn,zenko_signing_proxy=info"
-    } else {
-        "error"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
 
 /// The error and its causes on one line.

@@ -13,8 +13,10 @@ use std::time::{Instant, SystemTime};
 
 use http::request::Parts;
 use http::{Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::access_log::{AccessRecord, LoggedBody, RouteTaken};
 use crate::body::aws_chunked::ChunkSigner;
 use crate::body::{
     self, BodyLimits, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
@@ -103,6 +105,7 @@ impl Proxy {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let bytes_in = request.body().size_hint().exact().unwrap_or(0);
         let request_id = self.request_ids.next();
 
         let response = match self.forward(request).await {
@@ -112,15 +115,25 @@ impl Proxy {
                 error.into_response(&request_id)
             }
         };
-        tracing::debug!(
-            %method,
-            %path,
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
+        let record = AccessRecord {
+            method,
+            path,
+            route: response
+                .extensions()
+                .get::<RouteTaken>()
+                .map(|route| route.0.clone())
+                .unwrap_or_default(),
+            status: response.status().as_u16(),
+            error: response
+                .headers()
+                .get("x-proxy-error")
+                .and_then(|code| code.to_str().ok())
+                .map(str::to_owned),
+            bytes_in,
             request_id,
-            "request"
-        );
-        response
+            started,
+        };
+        response.map(|body| LoggedBody::new(body, record).boxed_unsync())
     }
 
     async fn forward<B: ClientBody>(
@@ -146,7 +159,10 @@ impl Proxy {
 
         let body = prepared.into_upstream_body(chunks);
         let response = self.client.send(Request::from_parts(parts, body)).await?;
-        into_client_response(response)
+        let mut response = into_client_response(response)?;
+        let route = RouteTaken(route.route.prefix.clone());
+        response.extensions_mut().insert(route);
+        Ok(response)
     }
 
     fn route_for(&self, path: &str) -> &RouteSigner {

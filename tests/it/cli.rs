@@ -342,3 +342,74 @@ async fn sighup_does_not_stop_the_proxy() {
     let stderr = proxy.stop();
     assert!(stderr.contains("SIGHUP received"), "{stderr}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_one_access_line_per_request_and_no_secret() {
+    let gateway = Gateway::s3s().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid_config(&gateway.url, &gateway.access_key, &gateway.secret_key);
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let proxy = ProxyProcess::spawn(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--log-level",
+            "trace",
+        ],
+        &[],
+    )
+    .expect("the proxy serves");
+    let bucket = unique_name("zsp-json");
+    let url = proxy.url(&format!("/{bucket}?X-Amz-Signature=presigned-secret-value"));
+    let reply = send(
+        "PUT",
+        &url,
+        &[("authorization", "AWS client-authorization-value")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = send("GET", &proxy.url("/b?a=1&a=2"), &[], "").await;
+    assert_eq!(reply.status, 400);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stderr = proxy.stop();
+
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "access")
+        .collect();
+    assert_eq!(access.len(), 2, "{stderr}");
+    assert_eq!(access[0]["fields"]["method"], "PUT");
+    assert_eq!(access[0]["fields"]["path"], format!("/{bucket}"));
+    assert_eq!(access[0]["fields"]["status"], 200);
+    assert_eq!(access[0]["fields"]["answered_by"], "gateway");
+    assert_eq!(access[1]["fields"]["status"], 400);
+    assert_eq!(access[1]["fields"]["error"], "ProxyDuplicateQueryKey");
+    assert_eq!(access[1]["fields"]["answered_by"], "proxy");
+    for secret in [
+        gateway.secret_key.as_str(),
+        "presigned-secret-value",
+        "client-authorization-value",
+        "Signature=",
+    ] {
+        assert!(!stderr.contains(secret), "{secret} leaked: {stderr}");
+    }
+}
+
+#[test]
+fn bad_log_level_exits_64() {
+    let finished = run_binary(&["serve", "--log-level", "loud"], &[]);
+    assert_eq!(finished.code, Some(64), "{finished:?}");
+    assert!(
+        finished.stderr.contains("--log-level 'loud'"),
+        "{}",
+        finished.stderr
+    );
+}

@@ -459,7 +459,7 @@ pub fn listening_address(line: &str) -> Option<SocketAddr> {
     let start = line.find(marker)? + marker.len();
     let address: String = line[start..]
         .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}' && *c != '"')
         .collect();
     address.parse().ok()
 }
