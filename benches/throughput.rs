@@ -10,7 +10,9 @@
 //! Run with `cargo bench --bench throughput`. `ZSP_BENCH_MIB` sets the large
 //! body size in MiB (default 1024), `ZSP_BENCH_SECONDS` the length of the
 //! small-request run (default 5), `ZSP_BENCH_ONLY` a comma list of cases
-//! (`put-unsigned`, `put-signed`, `put-streaming`, `get`, `small`). Every server binds 127.0.0.1:0 and stops
+//! (`put-unsigned`, `put-signed`, `put-streaming`, `get`, `small`),
+//! `ZSP_BENCH_PROXY_LOG` the proxy's `RUST_LOG` (default: its own default,
+//! one access line per request). Every server binds 127.0.0.1:0 and stops
 //! with the run.
 
 // A benchmark's output is its figures.
@@ -107,6 +109,15 @@ async fn run() {
     }
 }
 
+/// The proxy's log filter: its default (access lines included) unless
+/// `ZSP_BENCH_PROXY_LOG` says otherwise (`warn` measures without them). The
+/// startup line, which says where the proxy listens, is always kept.
+fn proxy_log_filter() -> String {
+    let filter = std::env::var("ZSP_BENCH_PROXY_LOG")
+        .unwrap_or_else(|_| "warn,zenko_signing_proxy=info".into());
+    format!("{filter},zenko_signing_proxy::serve=info")
+}
+
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -196,7 +207,7 @@ impl Proxy {
             .args(["serve", "--config", config.path().to_str().unwrap()])
             .env_clear()
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn,zenko_signing_proxy=info")
+            .env("RUST_LOG", proxy_log_filter())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

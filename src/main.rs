@@ -42,9 +42,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => logging::init(Some((args.log_format, args.log_level.as_deref()))),
         _ => logging::init(None),
     };
-    if let Err(message) = logging {
-        return fail(EXIT_CONFIG, &message);
-    }
+    let _flush_logs_at_exit = match logging {
+        Ok(guard) => guard,
+        Err(message) => return fail(EXIT_CONFIG, &message),
+    };
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
