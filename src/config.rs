@@ -39,6 +39,8 @@ const MAX_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 
 /// Time allowed to open a connection to the gateway.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time requests in flight get to finish once shutdown starts.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed from the end of the request to the gateway's response headers.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -62,6 +64,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "chunk_size",
     "connect_timeout",
     "response_timeout",
+    "drain_timeout",
     "ca_file",
     "credentials",
 ];
@@ -105,6 +108,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// How the gateway's certificate is trusted.
     pub tls: TlsSettings,
+    /// How long requests in flight may take to finish after SIGTERM/SIGINT.
+    pub drain_timeout: Duration,
     /// Credentials given in the config file.
     pub credentials: StaticCredentials,
 }
@@ -328,6 +333,10 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
 
     let body = body_limits(&mut table, &mut problems);
     let timeouts = timeouts(&mut table, &mut problems);
+    let drain_timeout = problems
+        .take::<String>(&mut table, "drain_timeout")
+        .and_then(|text| problems.check("drain_timeout", parse_duration(&text)))
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
     let tls = TlsSettings {
         ca_file: problems.take::<PathBuf>(&mut table, "ca_file"),
     };
@@ -354,6 +363,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         body,
         timeouts,
         tls,
+        drain_timeout,
         credentials,
     })
 }

@@ -51,6 +51,7 @@ pub enum ServeError {
 /// A proxy that is bound and ready to serve.
 pub struct Service {
     listener: TcpListener,
+    drain_timeout: std::time::Duration,
     proxy: Arc<Proxy>,
     local_addr: SocketAddr,
     upstream: Upstream,
@@ -122,6 +123,7 @@ impl Service {
         log_startup(&config, local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,
+            drain_timeout: config.drain_timeout,
             proxy,
             local_addr,
             upstream,
@@ -146,7 +148,7 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        server::run(self.listener, self.proxy, shutdown).await;
+        server::run(self.listener, self.proxy, shutdown, self.drain_timeout).await;
         drop(self.demo);
         tracing::info!("stopped");
     }

@@ -26,12 +26,14 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// pieces of up to this size.
 const READ_BUFFER: usize = 512 * 1024;
 
-/// How long requests in flight may take to finish after shutdown starts.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Serves connections from `listener` until `shutdown` completes, then
-/// drains.
-pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
+/// lets requests in flight finish for up to `drain_timeout`.
+pub async fn run(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -72,7 +74,7 @@ pub async fn run(listener: TcpListener, proxy: Arc<Proxy>, shutdown: impl Future
 
     drop(listener);
     tracing::info!("shutting down; waiting for requests in flight");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {

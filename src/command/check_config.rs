@@ -71,6 +71,11 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
         "response_timeout = \"{}\"",
         duration(config.timeouts.response)
     );
+    let _ = writeln!(
+        text,
+        "drain_timeout = \"{}\"",
+        duration(config.drain_timeout)
+    );
     if let Some(ca_file) = &config.tls.ca_file {
         let _ = writeln!(text, "ca_file = \"{}\"", ca_file.display());
     }

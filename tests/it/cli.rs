@@ -413,3 +413,54 @@ fn bad_log_level_exits_64() {
         finished.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_200_mib_upload_lets_it_finish_then_exits_0() {
+    use crate::support::{GeneratedBody, get_sha256, send_body};
+
+    let gateway = Gateway::s3s().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = valid_config(&gateway.url, &gateway.access_key, &gateway.secret_key);
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let proxy = ProxyProcess::spawn(&["serve", "--config", config.to_str().unwrap()], &[])
+        .expect("the proxy serves");
+    let bucket = unique_name("zsp-drain");
+    assert_eq!(
+        send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+            .await
+            .status,
+        200
+    );
+
+    let url = proxy.url(&format!("/{bucket}/big"));
+    let size = 200 << 20;
+    let upload = tokio::spawn({
+        let url = url.clone();
+        async move { send_body("PUT", &url, &[], GeneratedBody::new(size, 5)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !upload.is_finished(),
+        "the upload is still in flight when SIGTERM comes"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let reply = upload.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let (code, stderr) =
+        tokio::task::spawn_blocking(move || proxy.wait_exit(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+
+    // Stored whole: read it back from the gateway through a new proxy.
+    let again = crate::support::TestProxy::start(&gateway, "").await;
+    let (status, length, sha) = get_sha256(&again.url(&format!("/{bucket}/big"))).await;
+    assert_eq!((status, length), (200, size));
+    assert_eq!(sha, GeneratedBody::sha256_hex(size, 5));
+}

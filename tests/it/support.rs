@@ -568,6 +568,28 @@ impl ProxyProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits up to `deadline` for the process to exit by itself: its exit
+    /// code (`None` if a signal ended it) and stderr. Killed if it overruns.
+    pub fn wait_exit(mut self, deadline: std::time::Duration) -> (Option<i32>, String) {
+        let started = std::time::Instant::now();
+        let code = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status.code();
+            }
+            if started.elapsed() > deadline {
+                self.kill_and_wait();
+                panic!("the proxy did not exit within {deadline:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        self.stopped = true;
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        (code, stderr)
+    }
+
     /// Kills the process (by its PID), waits for it and returns its stderr.
     pub fn stop(mut self) -> String {
         self.kill_and_wait();
