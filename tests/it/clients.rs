@@ -604,3 +604,49 @@ async fn sdk_checksum_header_reaches_the_gateway_and_is_checked() {
         "the gateway's answer"
     );
 }
+
+/// curl speaking HTTP/2 without TLS (prior knowledge) to the proxy: the
+/// proxy answers in h2 and still talks HTTP/1.1 to the gateway.
+#[tokio::test]
+async fn curl_http2_prior_knowledge_round_trip() {
+    if !client_available("curl", "curl", &["--version"]).await {
+        return;
+    }
+    for gateway in Gateway::all().await {
+        let name = gateway.name.clone();
+        let proxy = TestProxy::start(&gateway, "").await;
+        let bucket = unique_name("zsp-h2");
+        let scratch = tempfile::tempdir().unwrap();
+        let file = scratch.path().join("h2.bin");
+        let data = pseudo_random_bytes(2 * MIB + 7, 61);
+        std::fs::write(&file, &data).unwrap();
+
+        let mut command = curl(scratch.path());
+        command.args(["--http2-prior-knowledge", "-sS", "-f", "-X", "PUT"]);
+        command.arg(proxy.url(&format!("/{bucket}")));
+        run_ok(command, "curl h2 mb").await;
+
+        let mut command = curl(scratch.path());
+        command
+            .args(["--http2-prior-knowledge", "-sS", "-f", "-T"])
+            .arg(&file);
+        command.arg(proxy.url(&format!("/{bucket}/h2.bin")));
+        run_ok(command, "curl h2 upload").await;
+
+        let mut command = curl(scratch.path());
+        command.args([
+            "--http2-prior-knowledge",
+            "-sS",
+            "-f",
+            "-w",
+            "%{http_version}",
+            "-o",
+        ]);
+        command.arg(scratch.path().join("back.bin"));
+        command.arg(proxy.url(&format!("/{bucket}/h2.bin")));
+        let (version, _) = run_ok(command, "curl h2 download").await;
+        assert_eq!(version.trim(), "2", "{name}: answered over HTTP/2");
+        let back = std::fs::read(scratch.path().join("back.bin")).unwrap();
+        assert!(back == data, "{name}: bytes differ after an h2 round trip");
+    }
+}
