@@ -226,7 +226,7 @@ mod tests {
         for host in [
             "attacker.example",
             "attacker.example:7070",
-            "10.1.2.3:7070",
+            "203.0.113.7:7070",
             "localhost.evil.example",
         ] {
             assert_eq!(
