@@ -2,16 +2,19 @@
 //! gateways such as Scality Zenko (CloudServer) and its Backbeat API.
 //!
 //! A client sends a plain, unsigned request on loopback; the proxy rewrites
-//! it, signs it with AWS Signature V4, forwards it to the gateway and streams
-//! the answer back. The request path, one module per step:
+//! it, signs it with AWS Signature V4 or V2, forwards it to the gateway and
+//! streams the answer back. The request path, one module per step:
 //!
 //! ```text
-//! server ─▶ proxy ─▶ uri/rewrite ─▶ body (+ spool) ─▶ sign ─▶ upstream
+//! server ─▶ proxy ─▶ guard ─▶ uri/rewrite ─▶ route ─▶ body ─▶ sign ─▶ upstream
+//!                                                (spool, aws-chunked)
+//! client ◀── access_log ◀── response streamed back ◀──────────────────┘
 //! ```
 //!
 //! [`config`] and [`credentials`] say what to do and with which keys;
 //! [`serve`] puts the pieces together; [`error`] is what the proxy answers
-//! when it refuses or fails.
+//! when it refuses or fails; [`command`] holds the one-shot subcommands
+//! (`sign`, `presign`, `request`, `check-config`).
 
 #![forbid(unsafe_code)]
 

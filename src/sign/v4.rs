@@ -6,7 +6,9 @@
 //! See <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html>.
 //!
 //! Presigned URLs put the same signature in the query instead
-//! ([`V4Signer::presign`]). Not here: aws-chunked streaming signatures, SigV4A.
+//! ([`V4Signer::presign`]); a streaming body's chunks are signed in the chain
+//! [`V4Signer::chunk_signer`] starts (see [`crate::body::aws_chunked`]).
+//! Not here: SigV4A.
 
 use std::time::{Duration, SystemTime};
 
