@@ -4,6 +4,9 @@
 //! No flag takes a secret: credentials come from the config file, the
 //! environment or the AWS shared credentials file.
 
+// The doc comments are the --help text, where example URLs stay plain.
+#![allow(rustdoc::bare_urls)]
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
