@@ -50,7 +50,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
 
-    /// Address to listen on [default: 127.0.0.1:7070]; port 0 picks a free port.
+    /// Address to listen on [default: 127.0.0.1:7070]; port 0 picks a free
+    /// port; unix:/path serves on a unix domain socket (mode 0600).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 

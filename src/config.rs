@@ -7,7 +7,6 @@
 //! the file's keys before validation, so a bad flag is reported the same way.
 //! `config.example.toml` documents every key with its default.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,12 +15,15 @@ use thiserror::Error;
 
 use crate::body::{BodyLimits, PayloadMode};
 use crate::credentials::StaticCredentials;
+use crate::listener::ListenAddr;
 use crate::route::{Route, RouteConfig, SignatureVersion};
 use crate::upstream::{Timeouts, TlsSettings, Upstream};
 use crate::uri::PlusInPath;
 
 /// The default listen address: loopback, a fixed port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+/// The file mode of a unix listen socket: its owner only.
+pub const DEFAULT_UNIX_SOCKET_MODE: u32 = 0o600;
 /// The default signing region; Zenko does not check it.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Bodies up to this size are held in memory to be hashed (1 MiB).
@@ -52,6 +54,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "signature",
     "route",
     "allow_remote",
+    "unix_socket_mode",
     "upstream",
     "region",
     "payload",
@@ -79,7 +82,9 @@ const CREDENTIAL_KEYS: &[&str] = &["access_key_id", "secret_access_key", "sessio
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the proxy listens.
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
+    /// The file mode of a unix listen socket.
+    pub unix_socket_mode: u32,
     /// Whether a non-loopback listen address is allowed.
     pub allow_remote: bool,
     /// Host names accepted besides loopback ones (lowercase, no port).
@@ -277,12 +282,12 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     let listen = problems
         .take::<String>(&mut table, "listen")
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let listen = problems.check("listen", parse_listen(&listen));
+    let listen = problems.check("listen", ListenAddr::parse(&listen));
     let allow_remote = problems
         .take::<bool>(&mut table, "allow_remote")
         .unwrap_or(false);
-    if let Some(listen) = listen
-        && !listen.ip().is_loopback()
+    if let Some(listen) = &listen
+        && !listen.is_local()
         && !allow_remote
     {
         problems.push(format!(
@@ -291,6 +296,10 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         ));
     }
 
+    let unix_socket_mode = problems
+        .take::<String>(&mut table, "unix_socket_mode")
+        .and_then(|text| problems.check("unix_socket_mode", parse_mode(&text)))
+        .unwrap_or(DEFAULT_UNIX_SOCKET_MODE);
     let allowed_hosts: Vec<String> = problems
         .take::<Vec<String>>(&mut table, "allowed_hosts")
         .unwrap_or_default()
@@ -349,6 +358,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     }
     Ok(Config {
         listen: listen.expect("a listen problem was reported"),
+        unix_socket_mode,
         allow_remote,
         allowed_hosts,
         allowed_origins,
@@ -475,9 +485,18 @@ fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCreden
     }
 }
 
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    text.parse()
-        .map_err(|_| format!("'{text}' is not an address like 127.0.0.1:7070 or [::1]:7070"))
+/// An octal file mode such as `0600`; no bits for others.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let mode = u32::from_str_radix(text.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| format!("'{text}' is not a file mode like \"0600\""))?;
+    if mode & 0o007 != 0 {
+        return Err(format!(
+            "'{text}' lets any user of the machine use the proxy's credentials"
+        ));
+    }
+    Ok(mode)
 }
 
 fn parse_plus_in_path(text: &str) -> Result<PlusInPath, String> {
@@ -645,7 +664,7 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.listen, ListenAddr::parse("127.0.0.1:0").unwrap());
         assert_eq!(config.upstream.unwrap().authority(), "127.0.0.1:9000");
         assert_eq!(config.payload, PayloadMode::Unsigned);
         assert_eq!(config.plus_in_path, PlusInPath::Literal);
@@ -701,7 +720,7 @@ mod tests {
         };
         let config = Config::from_toml("payload = \"unsigned\"", &overrides).unwrap();
         assert_eq!(config.payload, PayloadMode::Signed);
-        assert!(config.listen.is_ipv6());
+        assert_eq!(config.listen, ListenAddr::parse("[::1]:0").unwrap());
     }
 
     #[test]
@@ -841,6 +860,17 @@ mod tests {
             "{found:?}"
         );
         assert!(!found[0].contains("wJalrXUtnF"), "{found:?}");
+    }
+
+    #[test]
+    fn unix_sockets_are_local_and_private() {
+        let config = parse("listen = \"unix:/tmp/zsp.sock\"").unwrap();
+        assert_eq!(config.listen, ListenAddr::Unix("/tmp/zsp.sock".into()));
+        assert_eq!(config.unix_socket_mode, 0o600);
+        let config = parse("listen = \"unix:/tmp/zsp.sock\"\nunix_socket_mode = \"0660\"").unwrap();
+        assert_eq!(config.unix_socket_mode, 0o660);
+        let found = problems("unix_socket_mode = \"0666\"");
+        assert!(found[0].starts_with("unix_socket_mode:"), "{found:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 
 use crate::credentials::Credentials;
+use crate::listener::ListenAddr;
 use crate::upstream::Upstream;
 
 /// Whether this build carries the demo upstream.
@@ -112,8 +113,11 @@ pub fn demo_credentials() -> Credentials {
 }
 
 /// The commands to try, printed when the demo starts.
-pub fn try_it(proxy: std::net::SocketAddr, data_dir: &Path) -> String {
-    let base = format!("http://{proxy}");
+pub fn try_it(proxy: &ListenAddr, data_dir: &Path) -> String {
+    let base = match proxy {
+        ListenAddr::Tcp(address) => format!("http://{address}"),
+        ListenAddr::Unix(path) => format!("--unix-socket {} http://localhost", path.display()),
+    };
     format!(
         "\nThe proxy is serving in front of an embedded demo S3 server (s3s-fs, data in {dir}).\n\
          It checks every signature; the proxy signs for you. Try, in another terminal:\n\n  \
@@ -141,7 +145,11 @@ mod tests {
 
     #[test]
     fn try_it_names_the_proxy_address() {
-        let text = try_it("127.0.0.1:7070".parse().unwrap(), Path::new("/tmp/x"));
+        let tcp = ListenAddr::parse("127.0.0.1:7070").unwrap();
+        let text = try_it(&tcp, Path::new("/tmp/x"));
         assert!(text.contains("curl http://127.0.0.1:7070/demo/hello.txt"));
+        let unix = ListenAddr::parse("unix:/tmp/p.sock").unwrap();
+        let text = try_it(&unix, Path::new("/tmp/x"));
+        assert!(text.contains("curl --unix-socket /tmp/p.sock http://localhost/demo/hello.txt"));
     }
 }

@@ -27,6 +27,7 @@ pub mod credentials;
 pub mod demo;
 pub mod error;
 pub mod guard;
+pub mod listener;
 pub mod logging;
 pub mod proxy;
 pub mod rewrite;

@@ -79,7 +79,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(error) => return fail(1, &chain(&error)),
     };
     if let Some(demo) = service.demo() {
-        println!("{}", demo::try_it(service.local_addr(), demo.data_dir()));
+        println!("{}", demo::try_it(service.listen_addr(), demo.data_dir()));
     }
     service.run(server::shutdown_signal()).await;
     ExitCode::SUCCESS

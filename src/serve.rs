@@ -5,15 +5,14 @@
 //! built with it, binds the listener, and serves until shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use thiserror::Error;
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, Environment};
 use crate::guard::Guard;
+use crate::listener::{ListenAddr, Listener};
 use crate::proxy::{Proxy, ProxySettings};
 use crate::server;
 use crate::upstream::{TlsError, Upstream, UpstreamClient};
@@ -35,7 +34,7 @@ pub enum ServeError {
     #[error("cannot listen on {address}")]
     Bind {
         /// The address.
-        address: SocketAddr,
+        address: ListenAddr,
         /// What went wrong.
         #[source]
         source: std::io::Error,
@@ -50,10 +49,10 @@ pub enum ServeError {
 
 /// A proxy that is bound and ready to serve.
 pub struct Service {
-    listener: TcpListener,
+    listener: Listener,
     drain_timeout: std::time::Duration,
     proxy: Arc<Proxy>,
-    local_addr: SocketAddr,
+    local_addr: ListenAddr,
     upstream: Upstream,
     demo: Option<crate::demo::DemoUpstream>,
 }
@@ -79,17 +78,18 @@ impl Service {
             (None, None) => return Err(ServeError::NoUpstream),
         };
 
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServeError::Bind {
-                    address: config.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            address: config.listen,
+        let bind_failed = |source| ServeError::Bind {
+            address: config.listen.clone(),
             source,
-        })?;
+        };
+        let listener = Listener::bind(&config.listen, config.unix_socket_mode)
+            .await
+            .map_err(bind_failed)?;
+        let local_addr = listener.local_addr().map_err(bind_failed)?;
+        let tcp_addr = match &local_addr {
+            ListenAddr::Tcp(address) => Some(*address),
+            ListenAddr::Unix(_) => None,
+        };
 
         let routes = config.routes_for(&upstream);
         let needs_tls = routes
@@ -98,7 +98,7 @@ impl Service {
         let client = UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
         let settings = ProxySettings {
             guard: Guard {
-                listen: Some(local_addr),
+                listen: tcp_addr,
                 allowed_hosts: config.allowed_hosts.clone(),
                 allowed_origins: config.allowed_origins.clone(),
             },
@@ -120,7 +120,7 @@ impl Service {
             );
         }
         let proxy = Proxy::new(settings, &credentials, client);
-        log_startup(&config, local_addr, &upstream, &credentials, &source);
+        log_startup(&config, &local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,
             drain_timeout: config.drain_timeout,
@@ -131,9 +131,17 @@ impl Service {
         })
     }
 
-    /// The address the proxy listens on (with the port the OS picked).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    /// Where the proxy listens (with the port the OS picked).
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.local_addr
+    }
+
+    /// The TCP address the proxy listens on; `None` on a unix socket.
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match &self.local_addr {
+            ListenAddr::Tcp(address) => Some(*address),
+            ListenAddr::Unix(_) => None,
+        }
     }
 
     /// The gateway requests go to.
@@ -185,7 +193,7 @@ async fn credentials_and_demo(
 
 fn log_startup(
     config: &Config,
-    local_addr: SocketAddr,
+    local_addr: &ListenAddr,
     upstream: &Upstream,
     credentials: &Credentials,
     source: &CredentialSource,
@@ -205,6 +213,7 @@ fn log_startup(
         payload = config.payload.as_str(),
         access_key_id = credentials.access_key_id(),
         credentials = %source,
-        "zenko-signing-proxy listening on http://{local_addr}"
+        "zenko-signing-proxy listening on {}",
+        local_addr.url()
     );
 }

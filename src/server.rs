@@ -1,5 +1,6 @@
-//! The listener: accepts connections and serves each with the proxy, over
-//! HTTP/1.1 or HTTP/2 (h2c), until asked to stop.
+//! The server: accepts connections (TCP or a unix socket, see
+//! [`crate::listener`]) and serves each with the proxy, over HTTP/1.1 or
+//! HTTP/2 (h2c), until asked to stop.
 //!
 //! On shutdown the listener closes at once, and connections in flight are
 //! asked to finish their current request; after the drain timeout the rest
@@ -14,8 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
 
+use crate::listener::{Connection, Listener};
 use crate::proxy::Proxy;
 
 /// How long a client may take to send a request's headers (slow clients
@@ -29,7 +30,7 @@ const READ_BUFFER: usize = 512 * 1024;
 /// Serves connections from `listener` until `shutdown` completes, then
 /// lets requests in flight finish for up to `drain_timeout`.
 pub async fn run(
-    listener: TcpListener,
+    listener: Listener,
     proxy: Arc<Proxy>,
     shutdown: impl Future<Output = ()>,
     drain_timeout: Duration,
@@ -45,9 +46,9 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
 
     loop {
-        let stream = tokio::select! {
+        let connection = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(connection) => connection,
                 Err(error) => {
                     // Out of file descriptors, usually: wait, then accept again.
                     tracing::warn!(%error, "accept failed");
@@ -57,19 +58,10 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let proxy = Arc::clone(&proxy);
-        let service = service_fn(move |request| {
-            let proxy = Arc::clone(&proxy);
-            async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-        });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-        });
+        match connection {
+            Connection::Tcp(stream) => serve(&builder, &graceful, &proxy, stream),
+            Connection::Unix(stream) => serve(&builder, &graceful, &proxy, stream),
+        }
     }
 
     drop(listener);
@@ -102,6 +94,29 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// Serves one connection with the proxy, watched for graceful shutdown.
+fn serve<S>(
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    proxy: &Arc<Proxy>,
+    stream: S,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let proxy = Arc::clone(proxy);
+    let service = service_fn(move |request| {
+        let proxy = Arc::clone(&proxy);
+        async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+    });
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let connection = graceful.watch(connection.into_owned());
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    });
 }
 
 /// Keeps SIGHUP from ending the process (its default), since service

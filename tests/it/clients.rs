@@ -650,3 +650,59 @@ async fn curl_http2_prior_knowledge_round_trip() {
         assert!(back == data, "{name}: bytes differ after an h2 round trip");
     }
 }
+
+/// curl through the proxy's unix socket (`listen = "unix:/path"`, mode 0600).
+#[tokio::test]
+async fn curl_through_a_unix_socket() {
+    use std::os::unix::fs::PermissionsExt;
+
+    if !client_available("curl", "curl", &["--version"]).await {
+        return;
+    }
+    let gateway = Gateway::s3s().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let socket = scratch.path().join("proxy.sock");
+    let config = format!(
+        "listen = \"unix:{}\"\nupstream = \"{}\"\n{}",
+        socket.display(),
+        gateway.url,
+        crate::support::credentials_table(&gateway.access_key, &gateway.secret_key)
+    );
+    let config =
+        zenko_signing_proxy::config::Config::from_toml(&config, &Default::default()).unwrap();
+    let service = zenko_signing_proxy::serve::Service::bind(config, &crate::support::NoEnvironment)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(service.run(async {
+        let _ = stopped.await;
+    }));
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let bucket = unique_name("zsp-unix");
+    let socket_arg = socket.to_str().unwrap();
+    let mut command = curl(scratch.path());
+    command.args(["--unix-socket", socket_arg, "-f", "-X", "PUT"]);
+    command.arg(format!("http://localhost/{bucket}"));
+    run_ok(command, "curl unix mb").await;
+    let mut command = curl(scratch.path());
+    command.args(["--unix-socket", socket_arg, "-f", "-T", "-"]);
+    command.arg(format!("http://localhost/{bucket}/hello"));
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"over a unix socket").await.unwrap();
+    drop(stdin);
+    assert!(child.wait().await.unwrap().success());
+    let mut command = curl(scratch.path());
+    command.args(["--unix-socket", socket_arg, "-f"]);
+    command.arg(format!("http://localhost/{bucket}/hello"));
+    let (body, _) = run_ok(command, "curl unix get").await;
+    assert_eq!(body, "over a unix socket");
+
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert!(!socket.exists(), "the socket file is removed at shutdown");
+}

@@ -184,7 +184,7 @@ impl TestProxy {
         let service = Service::bind(config, &NoEnvironment)
             .await
             .expect("proxy starts");
-        let addr = service.local_addr();
+        let addr = service.local_addr().expect("a TCP listener");
         let (shutdown, stopped) = oneshot::channel();
         let done = tokio::spawn(service.run(async {
             let _ = stopped.await;
