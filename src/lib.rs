@@ -30,6 +30,7 @@ pub mod guard;
 pub mod listener;
 pub mod logging;
 pub mod proxy;
+pub mod reload;
 pub mod rewrite;
 pub mod route;
 pub mod serve;

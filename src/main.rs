@@ -19,6 +19,7 @@ use zenko_signing_proxy::cli::{Cli, Command, ServeArgs};
 use zenko_signing_proxy::command;
 use zenko_signing_proxy::config::Config;
 use zenko_signing_proxy::credentials::ProcessEnvironment;
+use zenko_signing_proxy::reload::ReloadSource;
 use zenko_signing_proxy::serve::Service;
 use zenko_signing_proxy::server;
 use zenko_signing_proxy::{demo, logging};
@@ -73,8 +74,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(error) => return fail(EXIT_CONFIG, &chain(&error)),
     };
+    let reload = ReloadSource {
+        config_path: args.config.credentials.config.clone(),
+        overrides: args.overrides(),
+    };
     let service = match Service::bind(config, &ProcessEnvironment).await {
-        Ok(service) => service,
+        Ok(service) => service.reload_from(reload),
         Err(error) if error.is_config_error() => return fail(EXIT_CONFIG, &chain(&error)),
         Err(error) => return fail(1, &chain(&error)),
     };

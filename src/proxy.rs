@@ -8,6 +8,8 @@
 //! through with its body.
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
@@ -48,7 +50,10 @@ pub struct ProxySettings {
 /// The signing proxy: one per process, shared by every connection.
 pub struct Proxy {
     guard: Guard,
-    routes: Vec<RouteSigner>,
+    /// The routes with their signers; swapped whole when credentials
+    /// rotate, so a request signs with one set from start to end.
+    routes: ArcSwap<Vec<RouteSigner>>,
+    route_settings: Vec<Route>,
     plus_in_path: PlusInPath,
     body_limits: BodyLimits,
     client: UpstreamClient,
@@ -82,14 +87,11 @@ impl Proxy {
         credentials: &Credentials,
         client: UpstreamClient,
     ) -> Arc<Self> {
-        let routes = settings
-            .routes
-            .into_iter()
-            .map(|route| RouteSigner::new(route, credentials))
-            .collect();
+        let routes = signers(&settings.routes, credentials);
         Arc::new(Self {
             guard: settings.guard,
-            routes,
+            routes: ArcSwap::from_pointee(routes),
+            route_settings: settings.routes,
             plus_in_path: settings.plus_in_path,
             body_limits: settings.body,
             client,
@@ -165,12 +167,44 @@ impl Proxy {
         Ok(response)
     }
 
-    fn route_for(&self, path: &str) -> &RouteSigner {
+    /// Signs requests that start from now on with `credentials`; requests
+    /// in flight finish with the ones they started with.
+    pub fn rotate(&self, credentials: &Credentials) {
         self.routes
-            .iter()
-            .find(|candidate| candidate.route.matches(path))
-            .expect("the default route matches every path")
+            .store(Arc::new(signers(&self.route_settings, credentials)));
     }
+
+    /// The route serving `path`, with the signers of the moment.
+    fn route_for(&self, path: &str) -> RouteRef {
+        let routes = self.routes.load_full();
+        let index = routes
+            .iter()
+            .position(|candidate| candidate.route.matches(path))
+            .expect("the default route matches every path");
+        RouteRef { routes, index }
+    }
+}
+
+/// One route of one generation of signers.
+struct RouteRef {
+    routes: Arc<Vec<RouteSigner>>,
+    index: usize,
+}
+
+impl std::ops::Deref for RouteRef {
+    type Target = RouteSigner;
+
+    fn deref(&self) -> &RouteSigner {
+        &self.routes[self.index]
+    }
+}
+
+fn signers(routes: &[Route], credentials: &Credentials) -> Vec<RouteSigner> {
+    routes
+        .iter()
+        .cloned()
+        .map(|route| RouteSigner::new(route, credentials))
+        .collect()
 }
 
 // === impl RouteSigner ===

@@ -14,6 +14,7 @@ use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, 
 use crate::guard::Guard;
 use crate::listener::{ListenAddr, Listener};
 use crate::proxy::{Proxy, ProxySettings};
+use crate::reload::{self, ReloadSource};
 use crate::server;
 use crate::upstream::{TlsError, Upstream, UpstreamClient};
 
@@ -50,6 +51,8 @@ pub enum ServeError {
 /// A proxy that is bound and ready to serve.
 pub struct Service {
     listener: Listener,
+    credential_source: CredentialSource,
+    reload: ReloadSource,
     drain_timeout: std::time::Duration,
     proxy: Arc<Proxy>,
     local_addr: ListenAddr,
@@ -123,6 +126,8 @@ impl Service {
         log_startup(&config, &local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,
+            credential_source: source,
+            reload: ReloadSource::default(),
             drain_timeout: config.drain_timeout,
             proxy,
             local_addr,
@@ -154,8 +159,20 @@ impl Service {
         self.demo.as_ref()
     }
 
+    /// Reloads credentials from `source` (the config file and flags `serve`
+    /// started with) on SIGHUP and when their file changes.
+    pub fn reload_from(mut self, source: ReloadSource) -> Self {
+        self.reload = source;
+        self
+    }
+
     /// Serves until `shutdown` completes, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let _reloader = reload::spawn(
+            self.reload.clone(),
+            Arc::clone(&self.proxy),
+            &self.credential_source,
+        );
         server::run(self.listener, self.proxy, shutdown, self.drain_timeout).await;
         drop(self.demo);
         tracing::info!("stopped");

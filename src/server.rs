@@ -41,7 +41,6 @@ pub async fn run(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(READ_BUFFER);
-    let _hangup = ignore_hangup();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -117,35 +116,4 @@ fn serve<S>(
             tracing::debug!(%error, "connection ended with an error");
         }
     });
-}
-
-/// Keeps SIGHUP from ending the process (its default), since service
-/// managers send it to ask for a reload. Reloading credentials on SIGHUP is
-/// not built yet: the proxy logs the signal and keeps the credentials it
-/// started with. The task ends with the returned guard.
-fn ignore_hangup() -> Option<AbortOnDrop> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangup = signal(SignalKind::hangup()).ok()?;
-        let task = tokio::spawn(async move {
-            while hangup.recv().await.is_some() {
-                tracing::warn!(
-                    "SIGHUP received: reloading is not supported yet; going on unchanged"
-                );
-            }
-        });
-        Some(AbortOnDrop(task))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

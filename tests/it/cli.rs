@@ -340,7 +340,7 @@ async fn sighup_does_not_stop_the_proxy() {
     let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let stderr = proxy.stop();
-    assert!(stderr.contains("SIGHUP received"), "{stderr}");
+    assert!(stderr.contains("credentials reloaded (SIGHUP)"), "{stderr}");
 }
 
 #[tokio::test]
@@ -463,4 +463,152 @@ async fn sigterm_during_a_200_mib_upload_lets_it_finish_then_exits_0() {
     let (status, length, sha) = get_sha256(&again.url(&format!("/{bucket}/big"))).await;
     assert_eq!((status, length), (200, size));
     assert_eq!(sha, GeneratedBody::sha256_hex(size, 5));
+}
+
+/// Rewrites the shared credentials file with `key`/`secret`, keeping its
+/// modification time when `keep_mtime` (so that only a signal can tell).
+fn write_credentials(path: &std::path::Path, key: &str, secret: &str, keep_mtime: bool) {
+    let before = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let text = format!("[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n");
+    std::fs::write(path, text).unwrap();
+    if keep_mtime && let Some(before) = before {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+    }
+}
+
+/// Sends GETs through the proxy until `until` is set, counting refusals.
+async fn keep_asking(
+    proxy_url: String,
+    until: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u32, u32) {
+    let (mut sent, mut refused) = (0, 0);
+    while !until.load(std::sync::atomic::Ordering::Relaxed) {
+        let reply = send(
+            "GET",
+            &format!("{proxy_url}/_/backbeat/api/metrics/crr/all"),
+            &[],
+            "",
+        )
+        .await;
+        sent += 1;
+        if reply.status != 200 {
+            refused += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (sent, refused)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_rotate_by_file_change_and_by_sighup_without_a_failed_request() {
+    use crate::support::backbeat::Backbeat;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let backbeat = Backbeat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    write_credentials(&file, "KEYONE", &backbeat.secret_key, false);
+    let file_arg = file.to_str().unwrap().to_owned();
+    let proxy = ProxyProcess::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &backbeat.url,
+        ],
+        &[("AWS_SHARED_CREDENTIALS_FILE", &file_arg)],
+    )
+    .expect("the proxy serves");
+    let stop = Arc::new(AtomicBool::new(false));
+    let asking = tokio::spawn(keep_asking(proxy.url(""), Arc::clone(&stop)));
+
+    // By file change: the gateway accepts both keys during the change, then
+    // only the new one.
+    let second = random_hex(20);
+    backbeat.secrets.lock().unwrap().push(second.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    write_credentials(&file, "KEYTWO", &second, false);
+    tokio::time::sleep(zenko_signing_proxy::reload::POLL_INTERVAL * 2).await;
+    *backbeat.secrets.lock().unwrap() = vec![second.clone()];
+
+    // By SIGHUP: the file keeps its old modification time.
+    let third = random_hex(20);
+    backbeat.secrets.lock().unwrap().push(third.clone());
+    write_credentials(&file, "KEYTHREE", &third, true);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    *backbeat.secrets.lock().unwrap() = vec![third];
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let (sent, refused) = asking.await.unwrap();
+    let stderr = proxy.stop();
+    assert!(sent > 50, "{sent} requests sent");
+    assert_eq!(refused, 0, "{refused} of {sent} refused: {stderr}");
+    assert!(
+        stderr.contains("credentials reloaded (the credentials file changed)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("credentials reloaded (SIGHUP)"), "{stderr}");
+    assert!(stderr.contains("KEYTHREE"), "{stderr}");
+    assert!(!stderr.contains(&second), "a secret was logged: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_reload_keeps_the_current_credentials() {
+    use crate::support::backbeat::Backbeat;
+
+    let backbeat = Backbeat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    write_credentials(&file, "KEYONE", &backbeat.secret_key, false);
+    let file_arg = file.to_str().unwrap().to_owned();
+    let proxy = ProxyProcess::spawn(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &backbeat.url,
+        ],
+        &[("AWS_SHARED_CREDENTIALS_FILE", &file_arg)],
+    )
+    .expect("the proxy serves");
+    std::fs::write(&file, "[default]\naws_access_key_id = HALFWRITTEN\n").unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let reply = send(
+        "GET",
+        &proxy.url("/_/backbeat/api/metrics/crr/all"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "still signing with the first key: {}",
+        reply.text()
+    );
+    let stderr = proxy.stop();
+    assert!(
+        stderr.contains("credential reload failed (SIGHUP)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("incomplete credentials"), "{stderr}");
 }

@@ -26,6 +26,8 @@ pub struct Backbeat {
     pub secret_key: String,
     /// The signature version of every request that passed, in order.
     pub accepted: Arc<Mutex<Vec<&'static str>>>,
+    /// The secrets it accepts signatures of (at first, `secret_key` only).
+    pub secrets: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,16 +46,17 @@ impl Backbeat {
     /// Starts it on `127.0.0.1:0`, knowing `secret_key` only.
     pub async fn start_with(access_key: String, secret_key: String) -> Self {
         let accepted = Arc::new(Mutex::new(Vec::new()));
+        let secrets = Arc::new(Mutex::new(vec![secret_key.clone()]));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let secret = secret_key.clone();
+        let known = Arc::clone(&secrets);
         let log = Arc::clone(&accepted);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let secret = secret.clone();
+                let known = Arc::clone(&known);
                 let log = Arc::clone(&log);
                 let service = hyper::service::service_fn(move |request| {
-                    let answer = answer(&request, &secret, &log);
+                    let answer = answer(&request, &known, &log);
                     async move { Ok::<_, std::convert::Infallible>(answer) }
                 });
                 let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -67,6 +70,7 @@ impl Backbeat {
             access_key,
             secret_key,
             accepted,
+            secrets,
             task,
         }
     }
@@ -74,10 +78,11 @@ impl Backbeat {
 
 fn answer(
     request: &Request<Incoming>,
-    secret: &str,
+    secrets: &Mutex<Vec<String>>,
     accepted: &Mutex<Vec<&'static str>>,
 ) -> Response<Full<Bytes>> {
-    let Some(version) = verify(request, secret) else {
+    let known = secrets.lock().unwrap().clone();
+    let Some(version) = known.iter().find_map(|secret| verify(request, secret)) else {
         return reply(
             StatusCode::FORBIDDEN,
             "application/xml",

@@ -1,0 +1,162 @@
+//! Credential rotation without a restart: on SIGHUP, and when the file the
+//! credentials came from changes (the config file or the shared credentials
+//! file, looked at every [`POLL_INTERVAL`]), the credentials are loaded
+//! again and the proxy signs new requests with them. Requests in flight
+//! finish with the credentials they started with. A reload that fails keeps
+//! the current credentials and logs why, never the secret.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Config, Overrides};
+use crate::credentials::{self, CredentialSource, Credentials, ProcessEnvironment};
+use crate::proxy::Proxy;
+
+/// How often the credentials file is looked at.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where credentials are reloaded from.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadSource {
+    /// The config file `serve` was started with.
+    pub config_path: Option<PathBuf>,
+    /// The command-line overrides it was started with.
+    pub overrides: Overrides,
+}
+
+/// Reloads credentials into a proxy.
+struct Reloader {
+    source: ReloadSource,
+    proxy: Arc<Proxy>,
+    watched: Option<PathBuf>,
+    seen: Option<SystemTime>,
+}
+
+/// Starts reloading for `proxy`, whose credentials came from `from`. The
+/// task stops when the returned handle is dropped. Made-up demo credentials
+/// are never reloaded: SIGHUP is then only logged.
+pub fn spawn(source: ReloadSource, proxy: Arc<Proxy>, from: &CredentialSource) -> AbortOnDrop {
+    if *from == CredentialSource::Demo {
+        return AbortOnDrop(tokio::spawn(log_hangups()));
+    }
+    let watched = watched_file(&source, from);
+    let seen = watched.as_deref().and_then(modified);
+    let reloader = Reloader {
+        source,
+        proxy,
+        watched,
+        seen,
+    };
+    AbortOnDrop(tokio::spawn(reloader.run()))
+}
+
+/// Aborts a background task when dropped.
+pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+// === impl Reloader ===
+
+impl Reloader {
+    async fn run(mut self) {
+        let mut hangup = hangup_signal();
+        loop {
+            tokio::select! {
+                Some(()) = recv(&mut hangup) => self.reload("SIGHUP"),
+                () = tokio::time::sleep(POLL_INTERVAL) => {
+                    if self.file_changed() {
+                        self.reload("the credentials file changed");
+                    }
+                }
+            }
+        }
+    }
+
+    fn file_changed(&mut self) -> bool {
+        let Some(path) = &self.watched else {
+            return false;
+        };
+        let now = modified(path);
+        let changed = now.is_some() && now != self.seen;
+        self.seen = now;
+        changed
+    }
+
+    fn reload(&mut self, why: &str) {
+        match self.load() {
+            Ok((credentials, from)) => {
+                self.proxy.rotate(&credentials);
+                self.watched = watched_file(&self.source, &from);
+                self.seen = self.watched.as_deref().and_then(modified);
+                tracing::info!(
+                    access_key_id = credentials.access_key_id(),
+                    "credentials reloaded ({why})"
+                );
+            }
+            Err(error) => tracing::warn!(
+                "credential reload failed ({why}): {error}; going on with the current credentials"
+            ),
+        }
+    }
+
+    fn load(&self) -> Result<(Credentials, CredentialSource), String> {
+        let config = Config::load(self.source.config_path.as_deref(), &self.source.overrides)
+            .map_err(|error| error.to_string())?;
+        credentials::load(
+            &config.credentials,
+            config.profile.as_deref(),
+            &ProcessEnvironment,
+        )
+        .map_err(|error| error.to_string())
+    }
+}
+
+async fn log_hangups() {
+    let mut hangup = hangup_signal();
+    while recv(&mut hangup).await.is_some() {
+        tracing::info!("SIGHUP received: the demo's credentials are not reloaded");
+    }
+}
+
+/// The file whose changes mean new credentials.
+fn watched_file(source: &ReloadSource, from: &CredentialSource) -> Option<PathBuf> {
+    match from {
+        CredentialSource::ConfigFile => source.config_path.clone(),
+        CredentialSource::SharedFile { path, .. } => Some(path.clone()),
+        CredentialSource::Environment | CredentialSource::Demo => None,
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
+fn hangup_signal() -> Hangup {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::hangup()).ok()
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// The next SIGHUP; never, where there is none.
+async fn recv(hangup: &mut Hangup) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        return signal.recv().await;
+    }
+    let _ = hangup;
+    std::future::pending().await
+}
