@@ -125,6 +125,13 @@ impl Pending {
         let Some(record) = self.record.take() else {
             return;
         };
+        crate::metrics::METRICS.request(
+            &record.route,
+            record.method.as_str(),
+            record.status,
+            record.bytes_in,
+            self.bytes_out,
+        );
         tracing::info!(
             target: "zenko_signing_proxy::access",
             method = %record.method,

@@ -7,6 +7,7 @@
 //! the file's keys before validation, so a bad flag is reported the same way.
 //! `config.example.toml` documents every key with its default.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,6 +56,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "route",
     "allow_remote",
     "unix_socket_mode",
+    "admin_listen",
     "upstream",
     "region",
     "payload",
@@ -85,6 +87,8 @@ pub struct Config {
     pub listen: ListenAddr,
     /// The file mode of a unix listen socket.
     pub unix_socket_mode: u32,
+    /// Where the admin endpoints listen (loopback); off when `None`.
+    pub admin_listen: Option<SocketAddr>,
     /// Whether a non-loopback listen address is allowed.
     pub allow_remote: bool,
     /// Host names accepted besides loopback ones (lowercase, no port).
@@ -296,6 +300,9 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         ));
     }
 
+    let admin_listen = problems
+        .take::<String>(&mut table, "admin_listen")
+        .and_then(|text| problems.check("admin_listen", parse_admin(&text)));
     let unix_socket_mode = problems
         .take::<String>(&mut table, "unix_socket_mode")
         .and_then(|text| problems.check("unix_socket_mode", parse_mode(&text)))
@@ -359,6 +366,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     Ok(Config {
         listen: listen.expect("a listen problem was reported"),
         unix_socket_mode,
+        admin_listen,
         allow_remote,
         allowed_hosts,
         allowed_origins,
@@ -483,6 +491,19 @@ fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCreden
         secret_access_key: secret("secret_access_key"),
         session_token: secret("session_token"),
     }
+}
+
+/// The admin address: loopback only, whatever `allow_remote` says.
+fn parse_admin(text: &str) -> Result<SocketAddr, String> {
+    let address: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not an address like 127.0.0.1:9901"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!(
+            "{address} is not a loopback address (the admin listener is local only)"
+        ));
+    }
+    Ok(address)
 }
 
 /// An octal file mode such as `0600`; no bits for others.
@@ -871,6 +892,15 @@ mod tests {
         assert_eq!(config.unix_socket_mode, 0o660);
         let found = problems("unix_socket_mode = \"0666\"");
         assert!(found[0].starts_with("unix_socket_mode:"), "{found:?}");
+    }
+
+    #[test]
+    fn admin_listener_is_off_by_default_and_loopback_only() {
+        assert!(parse("").unwrap().admin_listen.is_none());
+        let config = parse("admin_listen = \"127.0.0.1:9901\"").unwrap();
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9901".parse().unwrap()));
+        let found = problems("admin_listen = \"0.0.0.0:9901\"\nallow_remote = true");
+        assert!(found[0].starts_with("admin_listen:"), "{found:?}");
     }
 
     #[test]

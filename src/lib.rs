@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod admin;
 pub mod body;
 pub mod cli;
 pub mod command;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod guard;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod rewrite;

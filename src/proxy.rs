@@ -113,6 +113,9 @@ impl Proxy {
         let response = match self.forward(request).await {
             Ok(response) => response,
             Err(error) => {
+                if error.kind() == ErrorKind::SigningFailed {
+                    crate::metrics::METRICS.signing_failures.inc();
+                }
                 log_refusal(&error, &method, &path);
                 error.into_response(&request_id)
             }

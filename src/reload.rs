@@ -54,6 +54,13 @@ pub fn spawn(source: ReloadSource, proxy: Arc<Proxy>, from: &CredentialSource) -
 /// Aborts a background task when dropped.
 pub struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl AbortOnDrop {
+    /// Takes charge of `task`.
+    pub fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self(task)
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -90,6 +97,7 @@ impl Reloader {
     fn reload(&mut self, why: &str) {
         match self.load() {
             Ok((credentials, from)) => {
+                crate::metrics::METRICS.reload(true);
                 self.proxy.rotate(&credentials);
                 self.watched = watched_file(&self.source, &from);
                 self.seen = self.watched.as_deref().and_then(modified);
@@ -98,9 +106,12 @@ impl Reloader {
                     "credentials reloaded ({why})"
                 );
             }
-            Err(error) => tracing::warn!(
-                "credential reload failed ({why}): {error}; going on with the current credentials"
-            ),
+            Err(error) => {
+                crate::metrics::METRICS.reload(false);
+                tracing::warn!(
+                    "credential reload failed ({why}): {error}; going on with the current credentials"
+                );
+            }
         }
     }
 

@@ -51,6 +51,7 @@ pub enum ServeError {
 /// A proxy that is bound and ready to serve.
 pub struct Service {
     listener: Listener,
+    admin: Option<(tokio::net::TcpListener, Vec<Upstream>)>,
     credential_source: CredentialSource,
     reload: ReloadSource,
     drain_timeout: std::time::Duration,
@@ -95,6 +96,21 @@ impl Service {
         };
 
         let routes = config.routes_for(&upstream);
+        let admin = match config.admin_listen {
+            Some(address) => {
+                let listener =
+                    crate::admin::bind(address)
+                        .await
+                        .map_err(|source| ServeError::Bind {
+                            address: ListenAddr::Tcp(address),
+                            source,
+                        })?;
+                tracing::info!(admin = %address, "admin endpoints on http://{address}");
+                let upstreams = routes.iter().map(|route| route.upstream.clone()).collect();
+                Some((listener, upstreams))
+            }
+            None => None,
+        };
         let needs_tls = routes
             .iter()
             .any(|r| r.upstream.scheme().as_str() == "https");
@@ -126,6 +142,7 @@ impl Service {
         log_startup(&config, &local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,
+            admin,
             credential_source: source,
             reload: ReloadSource::default(),
             drain_timeout: config.drain_timeout,
@@ -168,6 +185,9 @@ impl Service {
 
     /// Serves until `shutdown` completes, then drains.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let _admin = self.admin.map(|(listener, upstreams)| {
+            reload::AbortOnDrop::new(tokio::spawn(crate::admin::serve(listener, upstreams)))
+        });
         let _reloader = reload::spawn(
             self.reload.clone(),
             Arc::clone(&self.proxy),

@@ -67,6 +67,7 @@ pub async fn write(mut body: impl ClientBody, limits: &BodyLimits) -> Result<Spo
     }
 
     writer.flush().await.map_err(spool_failed)?;
+    crate::metrics::METRICS.spooled_bytes.inc_by(length);
     let mut file = writer.into_inner();
     file.seek(SeekFrom::Start(0)).await.map_err(spool_failed)?;
     Ok(Spooled {

@@ -133,6 +133,19 @@ impl Upstream {
         &self.host_header
     }
 
+    /// `host:port` to open a TCP connection to (the default port filled in).
+    pub fn socket_authority(&self) -> String {
+        let port = self
+            .authority
+            .port_u16()
+            .unwrap_or(if self.scheme == Scheme::HTTPS {
+                443
+            } else {
+                80
+            });
+        format!("{}:{port}", self.authority.host())
+    }
+
     /// The full URI of `path_and_query` on this gateway.
     pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, ProxyError> {
         Uri::builder()
@@ -191,6 +204,7 @@ impl UpstreamClient {
         &self,
         request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, ProxyError> {
+        let started = std::time::Instant::now();
         let (parts, body) = request.into_parts();
         let (body, sent) = EndSignal::new(body);
         let pending = self
@@ -203,7 +217,11 @@ impl UpstreamClient {
             tokio::time::sleep(self.response_timeout).await;
         };
         tokio::select! {
-            outcome = pending => outcome.map_err(|error| classify(&error)),
+            outcome = pending => {
+                let seconds = started.elapsed().as_secs_f64();
+                crate::metrics::METRICS.upstream_latency.observe(seconds);
+                outcome.map_err(|error| classify(&error))
+            }
             () = deadline => Err(ProxyError::new(
                 ErrorKind::UpstreamTimeout,
                 format!(

@@ -612,3 +612,95 @@ async fn a_failed_reload_keeps_the_current_credentials() {
     );
     assert!(stderr.contains("incomplete credentials"), "{stderr}");
 }
+
+#[tokio::test]
+async fn admin_endpoints_answer_health_readiness_and_metrics() {
+    let gateway = Gateway::s3s().await;
+    let dir = tempfile::tempdir().unwrap();
+    let admin_port = closed_port();
+    let text = format!(
+        "admin_listen = \"127.0.0.1:{admin_port}\"\n{}",
+        valid_config(&gateway.url, &gateway.access_key, &gateway.secret_key)
+    );
+    let config = write_file(dir.path(), "proxy.toml", &text);
+    let proxy = ProxyProcess::spawn(&["serve", "--config", config.to_str().unwrap()], &[])
+        .expect("the proxy serves");
+    let admin = format!("http://127.0.0.1:{admin_port}");
+
+    assert_eq!(
+        send("GET", &format!("{admin}/healthz"), &[], "")
+            .await
+            .status,
+        200
+    );
+    let ready = send("GET", &format!("{admin}/readyz"), &[], "").await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+
+    let bucket = unique_name("zsp-metrics");
+    assert_eq!(
+        send("PUT", &proxy.url(&format!("/{bucket}")), &[], "")
+            .await
+            .status,
+        200
+    );
+    let url = proxy.url(&format!("/{bucket}/k"));
+    assert_eq!(send("PUT", &url, &[], "twelve bytes").await.status, 200);
+    assert_eq!(
+        send("GET", &proxy.url("/b?a=1&a=2"), &[], "").await.status,
+        400
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let metrics = send("GET", &format!("{admin}/metrics"), &[], "")
+        .await
+        .text();
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let puts =
+        "zenko_signing_proxy_requests_total{route=\"default\",method=\"PUT\",status=\"2xx\"}";
+    assert_eq!(line(puts), "2", "{metrics}");
+    let refused =
+        "zenko_signing_proxy_requests_total{route=\"default\",method=\"GET\",status=\"4xx\"}";
+    assert_eq!(line(refused), "1", "{metrics}");
+    assert_eq!(
+        line("zenko_signing_proxy_request_bytes_total"),
+        "12",
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zenko_signing_proxy_upstream_response_seconds_count 2"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&gateway.secret_key));
+    drop(proxy);
+
+    // A proxy whose gateway is down is alive but not ready.
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    let admin_port = closed_port();
+    let text = format!(
+        "admin_listen = \"127.0.0.1:{admin_port}\"\n{}",
+        valid_config(&down, "AKID", "secret-value")
+    );
+    let config = write_file(dir.path(), "down.toml", &text);
+    let proxy = ProxyProcess::spawn(&["serve", "--config", config.to_str().unwrap()], &[])
+        .expect("the proxy serves");
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    assert_eq!(
+        send("GET", &format!("{admin}/healthz"), &[], "")
+            .await
+            .status,
+        200
+    );
+    let ready = send("GET", &format!("{admin}/readyz"), &[], "").await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("does not accept connections"));
+    drop(proxy);
+}
