@@ -41,6 +41,22 @@ pub enum Command {
     Request(RequestArgs),
     /// Validate the config and print it as the proxy sees it, secrets redacted.
     CheckConfig(CheckConfigArgs),
+    /// Ask the admin listener of a running proxy: exit 0 when it answers
+    /// 200 (for exec probes of Kubernetes, whose HTTP probes cannot reach
+    /// the pod's loopback).
+    Probe(ProbeArgs),
+}
+
+/// Flags of `probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The admin listener's address (loopback).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9901")]
+    pub admin: std::net::SocketAddr,
+
+    /// The endpoint: /readyz, /healthz or /metrics.
+    #[arg(default_value = "/readyz")]
+    pub path: String,
 }
 
 /// Flags of `serve`; each overrides the config file's key of the same name.

@@ -16,6 +16,7 @@ use crate::upstream::{TlsError, Upstream};
 
 pub mod check_config;
 pub mod presign;
+pub mod probe;
 pub mod request;
 pub mod sign;
 

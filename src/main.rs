@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Command::Presign(args) => command::presign::run(&args),
         Command::Request(args) => runtime.block_on(command::request::run(&args)),
         Command::CheckConfig(args) => command::check_config::run(&args),
+        Command::Probe(args) => runtime.block_on(command::probe::run(&args)),
     };
     match outcome {
         Ok(outcome) => {

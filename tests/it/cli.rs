@@ -680,6 +680,13 @@ async fn admin_endpoints_answer_health_readiness_and_metrics() {
         "{metrics}"
     );
     assert!(!metrics.contains(&gateway.secret_key));
+    let admin_arg = format!("127.0.0.1:{admin_port}");
+    let probe =
+        tokio::task::spawn_blocking(move || run_binary(&["probe", "--admin", &admin_arg], &[]))
+            .await
+            .unwrap();
+    assert_eq!(probe.code, Some(0), "{probe:?}");
+    assert_eq!(probe.stdout, "ready\n");
     drop(proxy);
 
     // A proxy whose gateway is down is alive but not ready.
@@ -702,5 +709,12 @@ async fn admin_endpoints_answer_health_readiness_and_metrics() {
     let ready = send("GET", &format!("{admin}/readyz"), &[], "").await;
     assert_eq!(ready.status, 503, "{}", ready.text());
     assert!(ready.text().contains("does not accept connections"));
+    let admin_arg = format!("127.0.0.1:{admin_port}");
+    let probe =
+        tokio::task::spawn_blocking(move || run_binary(&["probe", "--admin", &admin_arg], &[]))
+            .await
+            .unwrap();
+    assert_eq!(probe.code, Some(1), "{probe:?}");
+    assert!(probe.stderr.contains("HTTP 503"), "{}", probe.stderr);
     drop(proxy);
 }
