@@ -78,7 +78,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "signature", "region", "payload"];
 
 /// The keys of the `[credentials]` table.
-const CREDENTIAL_KEYS: &[&str] = &["access_key_id", "secret_access_key", "session_token"];
+const CREDENTIAL_KEYS: &[&str] = &[
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "credential_process",
+];
 
 /// The validated configuration of `serve`.
 #[derive(Debug, Clone)]
@@ -490,6 +495,7 @@ fn credentials(table: &mut toml::Table, problems: &mut Problems) -> StaticCreden
         access_key_id: secret("access_key_id"),
         secret_access_key: secret("secret_access_key"),
         session_token: secret("session_token"),
+        credential_process: secret("credential_process"),
     }
 }
 

@@ -16,12 +16,16 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-/// An access key, its secret and an optional session token.
+pub mod process;
+
+/// An access key, its secret, an optional session token and, for
+/// temporary credentials, when they expire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
+    expires: Option<std::time::SystemTime>,
 }
 
 /// Where credentials were found, for the startup log line.
@@ -40,6 +44,11 @@ pub enum CredentialSource {
     },
     /// Credentials made up for the embedded demo upstream.
     Demo,
+    /// A `credential_process` command (its program name only).
+    Process {
+        /// The program's file name.
+        program: String,
+    },
 }
 
 /// Why no credentials could be loaded.
@@ -72,6 +81,14 @@ pub enum CredentialsError {
         /// The profile asked for.
         profile: String,
     },
+    /// The `credential_process` command failed.
+    #[error("credential_process {program} failed: {reason}")]
+    Process {
+        /// The program's file name (never its arguments).
+        program: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The shared credentials file exists but cannot be read or parsed.
     #[error("cannot read the credentials file {}", .path.display())]
     SharedFile {
@@ -92,6 +109,8 @@ pub struct StaticCredentials {
     pub secret_access_key: Option<String>,
     /// The session token, for temporary credentials.
     pub session_token: Option<String>,
+    /// A command printing credentials as AWS JSON, used instead of the keys.
+    pub credential_process: Option<String>,
 }
 
 /// Reads the process environment; a trait so that tests can give their own.
@@ -117,7 +136,19 @@ impl Credentials {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
             session_token,
+            expires: None,
         }
+    }
+
+    /// The same credentials, valid until `expires`.
+    pub fn expiring(mut self, expires: Option<std::time::SystemTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// When the credentials stop being valid, if they ever do.
+    pub fn expires(&self) -> Option<std::time::SystemTime> {
+        self.expires
     }
 
     /// The access key id (not secret; it appears in every signature).
@@ -156,6 +187,7 @@ impl StaticCredentials {
         self.access_key_id.is_none()
             && self.secret_access_key.is_none()
             && self.session_token.is_none()
+            && self.credential_process.is_none()
     }
 }
 
@@ -166,6 +198,13 @@ impl fmt::Debug for StaticCredentials {
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &redact(&self.secret_access_key))
             .field("session_token", &redact(&self.session_token))
+            .field(
+                "credential_process",
+                &self
+                    .credential_process
+                    .as_deref()
+                    .map(process::program_name),
+            )
             .finish()
     }
 }
@@ -186,6 +225,13 @@ pub fn load(
     profile: Option<&str>,
     env: &dyn Environment,
 ) -> Result<(Credentials, CredentialSource), CredentialsError> {
+    if let Some(command) = &from_config.credential_process {
+        let program = process::program_name(command);
+        return Ok((
+            process::run(command)?,
+            CredentialSource::Process { program },
+        ));
+    }
     if !from_config.is_empty() {
         let credentials = complete(
             from_config.access_key_id.clone(),
@@ -209,7 +255,16 @@ pub fn load(
         .or_else(|| env.var("AWS_PROFILE"))
         .unwrap_or_else(|| "default".to_owned());
     match from_shared_file(&path, &profile)? {
-        Some(credentials) => Ok((credentials, CredentialSource::SharedFile { path, profile })),
+        Some(Found::Process(command)) => {
+            let program = process::program_name(&command);
+            Ok((
+                process::run(&command)?,
+                CredentialSource::Process { program },
+            ))
+        }
+        Some(Found::Keys(credentials)) => {
+            Ok((credentials, CredentialSource::SharedFile { path, profile }))
+        }
         None if explicit => Err(CredentialsError::ProfileNotFound { path, profile }),
         None => Err(CredentialsError::NotFound { shared_file: path }),
     }
@@ -239,9 +294,17 @@ fn shared_credentials_path(env: &dyn Environment) -> PathBuf {
     Path::new(&home).join(".aws").join("credentials")
 }
 
+/// What a profile of the shared credentials file holds.
+enum Found {
+    /// Keys.
+    Keys(Credentials),
+    /// A `credential_process` command.
+    Process(String),
+}
+
 /// Reads `profile` from the shared credentials file; `None` when the file or
 /// the profile does not exist.
-fn from_shared_file(path: &Path, profile: &str) -> Result<Option<Credentials>, CredentialsError> {
+fn from_shared_file(path: &Path, profile: &str) -> Result<Option<Found>, CredentialsError> {
     if !path.exists() {
         return Ok(None);
     }
@@ -259,13 +322,16 @@ fn from_shared_file(path: &Path, profile: &str) -> Result<Option<Credentials>, C
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
+    if let Some(command) = value("credential_process") {
+        return Ok(Some(Found::Process(command)));
+    }
     complete(
         value("aws_access_key_id"),
         value("aws_secret_access_key"),
         value("aws_session_token"),
         &format!("profile '{profile}' of {}", path.display()),
     )
-    .map(Some)
+    .map(|credentials| Some(Found::Keys(credentials)))
 }
 
 fn complete(
@@ -321,6 +387,7 @@ mod tests {
             access_key_id: Some("CFGKEY".into()),
             secret_access_key: Some("cfgsecret".into()),
             session_token: None,
+            credential_process: None,
         };
         let env = FakeEnvironment::default()
             .with("AWS_ACCESS_KEY_ID", "ENVKEY")
@@ -412,6 +479,7 @@ mod tests {
             access_key_id: Some("AKID".into()),
             secret_access_key: Some("s3cr3tvalue".into()),
             session_token: Some("t0kenvalue".into()),
+            credential_process: None,
         };
         let printed = format!("{from_config:?}");
         assert!(!printed.contains("s3cr3tvalue"));

@@ -54,6 +54,8 @@ pub enum ErrorKind {
     SigningFailed,
     /// The proxy could not write or read its spool file.
     SpoolFailed,
+    /// The proxy's credentials expired and were not renewed.
+    CredentialsExpired,
 }
 
 /// An error answered by the proxy itself.
@@ -85,6 +87,7 @@ impl ErrorKind {
             Self::UpstreamUnreachable | Self::UpstreamBroken => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::SigningFailed | Self::SpoolFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::CredentialsExpired => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -109,6 +112,7 @@ impl ErrorKind {
             Self::UpstreamBroken => "ProxyUpstreamBroken",
             Self::SigningFailed => "ProxySigningFailed",
             Self::SpoolFailed => "ProxySpoolFailed",
+            Self::CredentialsExpired => "ProxyCredentialsExpired",
         }
     }
 }
@@ -196,7 +200,7 @@ fn xml_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [(ErrorKind, u16); 18] = [
+    const ALL_KINDS: [(ErrorKind, u16); 19] = [
         (ErrorKind::InvalidRequest, 400),
         (ErrorKind::DuplicateQueryKey, 400),
         (ErrorKind::MethodNotAllowed, 405),
@@ -215,6 +219,7 @@ mod tests {
         (ErrorKind::UpstreamBroken, 502),
         (ErrorKind::SigningFailed, 500),
         (ErrorKind::SpoolFailed, 500),
+        (ErrorKind::CredentialsExpired, 503),
     ];
 
     #[test]

@@ -52,7 +52,7 @@ pub struct Proxy {
     guard: Guard,
     /// The routes with their signers; swapped whole when credentials
     /// rotate, so a request signs with one set from start to end.
-    routes: ArcSwap<Vec<RouteSigner>>,
+    routes: ArcSwap<Generation>,
     route_settings: Vec<Route>,
     plus_in_path: PlusInPath,
     body_limits: BodyLimits,
@@ -87,7 +87,7 @@ impl Proxy {
         credentials: &Credentials,
         client: UpstreamClient,
     ) -> Arc<Self> {
-        let routes = signers(&settings.routes, credentials);
+        let routes = Generation::new(&settings.routes, credentials);
         Arc::new(Self {
             guard: settings.guard,
             routes: ArcSwap::from_pointee(routes),
@@ -150,7 +150,7 @@ impl Proxy {
         let target = Target::from_client(&client_parts, self.plus_in_path)?;
         let framing = body::client_framing(&mut client_parts.headers)?;
         let client_body = body::unframe(client_body, framing);
-        let route = self.route_for(&target.path);
+        let route = self.route_for(&target.path)?;
 
         let streamable = target.is_object_upload(&client_parts.method);
         let mode = route.body_mode();
@@ -174,40 +174,63 @@ impl Proxy {
     /// in flight finish with the ones they started with.
     pub fn rotate(&self, credentials: &Credentials) {
         self.routes
-            .store(Arc::new(signers(&self.route_settings, credentials)));
+            .store(Arc::new(Generation::new(&self.route_settings, credentials)));
     }
 
-    /// The route serving `path`, with the signers of the moment.
-    fn route_for(&self, path: &str) -> RouteRef {
-        let routes = self.routes.load_full();
-        let index = routes
+    /// The route serving `path`, with the signers of the moment; refused
+    /// when those credentials have expired (never sent unsigned).
+    fn route_for(&self, path: &str) -> Result<RouteRef, ProxyError> {
+        let generation = self.routes.load_full();
+        if generation
+            .expires
+            .is_some_and(|expires| expires <= SystemTime::now())
+        {
+            return Err(ProxyError::new(
+                ErrorKind::CredentialsExpired,
+                "the proxy's credentials have expired and could not be renewed",
+            ));
+        }
+        let index = generation
+            .signers
             .iter()
             .position(|candidate| candidate.route.matches(path))
             .expect("the default route matches every path");
-        RouteRef { routes, index }
+        Ok(RouteRef { generation, index })
     }
+}
+
+/// The signers of every route for one set of credentials.
+struct Generation {
+    signers: Vec<RouteSigner>,
+    expires: Option<SystemTime>,
 }
 
 /// One route of one generation of signers.
 struct RouteRef {
-    routes: Arc<Vec<RouteSigner>>,
+    generation: Arc<Generation>,
     index: usize,
+}
+
+impl Generation {
+    fn new(routes: &[Route], credentials: &Credentials) -> Self {
+        let signers = routes
+            .iter()
+            .cloned()
+            .map(|route| RouteSigner::new(route, credentials))
+            .collect();
+        Self {
+            signers,
+            expires: credentials.expires(),
+        }
+    }
 }
 
 impl std::ops::Deref for RouteRef {
     type Target = RouteSigner;
 
     fn deref(&self) -> &RouteSigner {
-        &self.routes[self.index]
+        &self.generation.signers[self.index]
     }
-}
-
-fn signers(routes: &[Route], credentials: &Credentials) -> Vec<RouteSigner> {
-    routes
-        .iter()
-        .cloned()
-        .map(|route| RouteSigner::new(route, credentials))
-        .collect()
 }
 
 // === impl RouteSigner ===

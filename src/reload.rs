@@ -31,12 +31,23 @@ struct Reloader {
     proxy: Arc<Proxy>,
     watched: Option<PathBuf>,
     seen: Option<SystemTime>,
+    /// When to fetch temporary credentials again.
+    refresh_at: Option<SystemTime>,
 }
+
+/// Temporary credentials are fetched again this long before they expire
+/// (or halfway, when they live shorter).
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// Starts reloading for `proxy`, whose credentials came from `from`. The
 /// task stops when the returned handle is dropped. Made-up demo credentials
 /// are never reloaded: SIGHUP is then only logged.
-pub fn spawn(source: ReloadSource, proxy: Arc<Proxy>, from: &CredentialSource) -> AbortOnDrop {
+pub fn spawn(
+    source: ReloadSource,
+    proxy: Arc<Proxy>,
+    from: &CredentialSource,
+    expires: Option<SystemTime>,
+) -> AbortOnDrop {
     if *from == CredentialSource::Demo {
         return AbortOnDrop(tokio::spawn(log_hangups()));
     }
@@ -47,6 +58,7 @@ pub fn spawn(source: ReloadSource, proxy: Arc<Proxy>, from: &CredentialSource) -
         proxy,
         watched,
         seen,
+        refresh_at: expires.map(refresh_time),
     };
     AbortOnDrop(tokio::spawn(reloader.run()))
 }
@@ -78,6 +90,8 @@ impl Reloader {
                 () = tokio::time::sleep(POLL_INTERVAL) => {
                     if self.file_changed() {
                         self.reload("the credentials file changed");
+                    } else if self.refresh_at.is_some_and(|at| at <= SystemTime::now()) {
+                        self.reload("the credentials expire soon");
                     }
                 }
             }
@@ -101,6 +115,7 @@ impl Reloader {
                 self.proxy.rotate(&credentials);
                 self.watched = watched_file(&self.source, &from);
                 self.seen = self.watched.as_deref().and_then(modified);
+                self.refresh_at = credentials.expires().map(refresh_time);
                 tracing::info!(
                     access_key_id = credentials.access_key_id(),
                     "credentials reloaded ({why})"
@@ -134,12 +149,22 @@ async fn log_hangups() {
     }
 }
 
+/// When credentials expiring at `expires` are fetched again.
+fn refresh_time(expires: SystemTime) -> SystemTime {
+    let left = expires
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    expires - REFRESH_MARGIN.min(left / 2)
+}
+
 /// The file whose changes mean new credentials.
 fn watched_file(source: &ReloadSource, from: &CredentialSource) -> Option<PathBuf> {
     match from {
         CredentialSource::ConfigFile => source.config_path.clone(),
         CredentialSource::SharedFile { path, .. } => Some(path.clone()),
-        CredentialSource::Environment | CredentialSource::Demo => None,
+        CredentialSource::Environment
+        | CredentialSource::Demo
+        | CredentialSource::Process { .. } => None,
     }
 }
 

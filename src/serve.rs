@@ -53,6 +53,7 @@ pub struct Service {
     listener: Listener,
     admin: Option<(tokio::net::TcpListener, Vec<Upstream>)>,
     credential_source: CredentialSource,
+    credential_expiry: Option<std::time::SystemTime>,
     reload: ReloadSource,
     drain_timeout: std::time::Duration,
     proxy: Arc<Proxy>,
@@ -144,6 +145,7 @@ impl Service {
             listener,
             admin,
             credential_source: source,
+            credential_expiry: credentials.expires(),
             reload: ReloadSource::default(),
             drain_timeout: config.drain_timeout,
             proxy,
@@ -192,6 +194,7 @@ impl Service {
             self.reload.clone(),
             Arc::clone(&self.proxy),
             &self.credential_source,
+            self.credential_expiry,
         );
         server::run(self.listener, self.proxy, shutdown, self.drain_timeout).await;
         drop(self.demo);
@@ -242,6 +245,7 @@ fn log_startup(
             format!("profile '{profile}' of {}", path.display())
         }
         CredentialSource::Demo => "the demo (generated)".to_owned(),
+        CredentialSource::Process { program } => format!("credential_process {program}"),
     };
     tracing::info!(
         listen = %local_addr,

@@ -110,6 +110,7 @@ fn describe_credentials(credentials: &Credentials, source: &CredentialSource, te
             format!("profile {profile} of {}", path.display())
         }
         CredentialSource::Demo => "demo".to_owned(),
+        CredentialSource::Process { program } => format!("credential_process {program}"),
     };
     let _ = writeln!(text, "\n[credentials]  # from: {source}");
     let _ = writeln!(text, "access_key_id = \"{}\"", credentials.access_key_id());

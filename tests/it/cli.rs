@@ -718,3 +718,106 @@ async fn admin_endpoints_answer_health_readiness_and_metrics() {
     assert!(probe.stderr.contains("HTTP 503"), "{}", probe.stderr);
     drop(proxy);
 }
+
+/// Writes the answer the test's credential_process prints.
+fn write_process_answer(path: &std::path::Path, key: &str, secret: &str, expires_in: i64) {
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(expires_in);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let json = format!(
+        "{{\"Version\":1,\"AccessKeyId\":\"{key}\",\"SecretAccessKey\":\"{secret}\",\
+         \"SessionToken\":\"token-{key}\",\"Expiration\":\"{expires}\"}}"
+    );
+    std::fs::write(path, json).unwrap();
+}
+
+/// A config whose credentials come from a script that prints `answer`.
+fn process_config(
+    dir: &std::path::Path,
+    upstream: &str,
+    answer: &std::path::Path,
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("fetch-credentials.sh");
+    std::fs::write(&script, format!("#!/bin/sh\ncat {}\n", answer.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n[credentials]\n\
+         credential_process = \"{}\"\n",
+        script.display()
+    );
+    write_file(dir, "proxy.toml", &text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_process_credentials_are_fetched_again_before_they_expire() {
+    use crate::support::backbeat::Backbeat;
+
+    let backbeat = Backbeat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let answer = dir.path().join("answer.json");
+    write_process_answer(&answer, "PROCKEYONE", &backbeat.secret_key, 4);
+    let config = process_config(dir.path(), &backbeat.url, &answer);
+    let proxy = ProxyProcess::spawn(&["serve", "--config", config.to_str().unwrap()], &[])
+        .expect("the proxy serves");
+    let url = proxy.url("/_/backbeat/api/metrics/crr/all");
+    assert_eq!(send("GET", &url, &[], "").await.status, 200);
+
+    let second = random_hex(20);
+    write_process_answer(&answer, "PROCKEYTWO", &second, 3600);
+    backbeat.secrets.lock().unwrap().push(second.clone());
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    *backbeat.secrets.lock().unwrap() = vec![second.clone()];
+    let reply = send("GET", &url, &[], "").await;
+    assert_eq!(
+        reply.status,
+        200,
+        "signed with the new credentials: {}",
+        reply.text()
+    );
+
+    let stderr = proxy.stop();
+    assert!(
+        stderr.contains("credential_process fetch-credentials.sh"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("credentials reloaded (the credentials expire soon)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&second) && !stderr.contains("token-PROCKEY"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_credentials_get_503_and_are_never_used() {
+    use crate::support::backbeat::Backbeat;
+
+    let backbeat = Backbeat::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let answer = dir.path().join("answer.json");
+    write_process_answer(&answer, "OLDKEY", &backbeat.secret_key, -60);
+    let config = process_config(dir.path(), &backbeat.url, &answer);
+    let proxy = ProxyProcess::spawn(&["serve", "--config", config.to_str().unwrap()], &[])
+        .expect("the proxy serves");
+    let reply = send(
+        "GET",
+        &proxy.url("/_/backbeat/api/metrics/crr/all"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("ProxyCredentialsExpired")
+    );
+    assert!(
+        backbeat.accepted.lock().unwrap().is_empty(),
+        "nothing reached the gateway"
+    );
+    drop(proxy);
+}
