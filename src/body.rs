@@ -37,6 +37,7 @@ use crate::spool;
 pub mod aws_chunked;
 pub mod client_chunked;
 pub mod end_signal;
+pub mod idle;
 pub mod pump;
 #[cfg(test)]
 pub(crate) mod scripted;
@@ -369,6 +370,12 @@ pub fn client_body_error(error: &(dyn std::error::Error + 'static)) -> ProxyErro
     while let Some(current) = cause {
         if let Some(chunked) = current.downcast_ref::<ChunkedBodyError>() {
             return ProxyError::new(ErrorKind::InvalidChunkedBody, chunked.to_string());
+        }
+        if let Some(idle) = current.downcast_ref::<idle::Idle>() {
+            return ProxyError::new(
+                ErrorKind::IncompleteBody,
+                format!("the request body stalled: {idle}"),
+            );
         }
         cause = current.source();
     }

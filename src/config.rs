@@ -42,6 +42,8 @@ const MAX_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 
 /// Time allowed to open a connection to the gateway.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest silence allowed between two pieces of a body.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time requests in flight get to finish once shutdown starts.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed from the end of the request to the gateway's response headers.
@@ -70,6 +72,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "connect_timeout",
     "response_timeout",
     "drain_timeout",
+    "idle_timeout",
     "ca_file",
     "credentials",
 ];
@@ -124,6 +127,8 @@ pub struct Config {
     pub tls: TlsSettings,
     /// How long requests in flight may take to finish after SIGTERM/SIGINT.
     pub drain_timeout: Duration,
+    /// The longest silence inside a request or response body.
+    pub idle_timeout: Duration,
     /// Credentials given in the config file.
     pub credentials: StaticCredentials,
 }
@@ -358,6 +363,10 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         .take::<String>(&mut table, "drain_timeout")
         .and_then(|text| problems.check("drain_timeout", parse_duration(&text)))
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let idle_timeout = problems
+        .take::<String>(&mut table, "idle_timeout")
+        .and_then(|text| problems.check("idle_timeout", parse_duration(&text)))
+        .unwrap_or(DEFAULT_IDLE_TIMEOUT);
     let tls = TlsSettings {
         ca_file: problems.take::<PathBuf>(&mut table, "ca_file"),
     };
@@ -387,6 +396,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         timeouts,
         tls,
         drain_timeout,
+        idle_timeout,
         credentials,
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::request::Parts;
 use http::{Request, Response};
@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 
 use crate::access_log::{AccessRecord, LoggedBody, RouteTaken};
 use crate::body::aws_chunked::ChunkSigner;
+use crate::body::idle::IdleTimeout;
 use crate::body::{
     self, BodyLimits, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
 };
@@ -45,6 +46,8 @@ pub struct ProxySettings {
     pub plus_in_path: PlusInPath,
     /// How much of a body the proxy may hold.
     pub body: BodyLimits,
+    /// The longest silence allowed inside a request or response body.
+    pub idle_timeout: Duration,
 }
 
 /// The signing proxy: one per process, shared by every connection.
@@ -56,6 +59,7 @@ pub struct Proxy {
     route_settings: Vec<Route>,
     plus_in_path: PlusInPath,
     body_limits: BodyLimits,
+    idle_timeout: Duration,
     client: UpstreamClient,
     request_ids: RequestIds,
 }
@@ -94,6 +98,7 @@ impl Proxy {
             route_settings: settings.routes,
             plus_in_path: settings.plus_in_path,
             body_limits: settings.body,
+            idle_timeout: settings.idle_timeout,
             client,
             request_ids: RequestIds::new(),
         })
@@ -150,6 +155,7 @@ impl Proxy {
         let target = Target::from_client(&client_parts, self.plus_in_path)?;
         let framing = body::client_framing(&mut client_parts.headers)?;
         let client_body = body::unframe(client_body, framing);
+        let client_body = IdleTimeout::new(client_body, self.idle_timeout).boxed_unsync();
         let route = self.route_for(&target.path)?;
 
         let streamable = target.is_object_upload(&client_parts.method);
@@ -164,7 +170,7 @@ impl Proxy {
 
         let body = prepared.into_upstream_body(chunks);
         let response = self.client.send(Request::from_parts(parts, body)).await?;
-        let mut response = into_client_response(response)?;
+        let mut response = into_client_response(response, self.idle_timeout)?;
         let route = RouteTaken(route.route.prefix.clone());
         response.extensions_mut().insert(route);
         Ok(response)
@@ -278,6 +284,7 @@ impl RouteSigner {
 /// request.
 fn into_client_response(
     response: Response<Incoming>,
+    idle_timeout: Duration,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     if response.status().is_informational() {
         return Err(ProxyError::new(
@@ -287,6 +294,7 @@ fn into_client_response(
     }
     let (mut parts, body) = response.into_parts();
     rewrite::client_response_headers(&mut parts.headers);
+    let body = IdleTimeout::new(body, idle_timeout).boxed_unsync();
     Ok(Response::from_parts(parts, body::forwarded(body)))
 }
 

@@ -125,6 +125,7 @@ impl Service {
             routes,
             plus_in_path: config.plus_in_path,
             body: config.body.clone(),
+            idle_timeout: config.idle_timeout,
         };
         for route in settings
             .routes

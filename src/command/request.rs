@@ -35,6 +35,7 @@ pub async fn run(args: &RequestArgs) -> Result<Outcome, CommandError> {
         routes,
         plus_in_path: config.plus_in_path,
         body: config.body.clone(),
+        idle_timeout: config.idle_timeout,
     };
     let proxy = Proxy::new(settings, &credentials, client);
 

@@ -124,3 +124,27 @@ async fn upload_slower_than_the_response_timeout_is_not_cut() {
     assert_eq!(reply.body.len(), 10_000);
     assert_eq!(&reply.body[9000..9003], b"999");
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_is_refused_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let gateway = Gateway::s3s().await;
+    let proxy = TestProxy::start(&gateway, "idle_timeout = \"300ms\"").await;
+    assert_eq!(send("PUT", &proxy.url("/stall"), &[], "").await.status, 200);
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let head = format!(
+        "PUT /stall/k HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\nhalf",
+        proxy.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("stalled: no data for 300ms"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let reply = send("GET", &proxy.url("/stall/k"), &[], "").await;
+    assert_eq!(reply.status, 404, "nothing stored");
+}
