@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::request::Parts;
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 
 use crate::access_log::{AccessRecord, LoggedBody, RouteTaken};
 use crate::body::aws_chunked::ChunkSigner;
@@ -155,7 +155,11 @@ impl Proxy {
         let target = Target::from_client(&client_parts, self.plus_in_path)?;
         let framing = body::client_framing(&mut client_parts.headers)?;
         let client_body = body::unframe(client_body, framing);
-        let client_body = IdleTimeout::new(client_body, self.idle_timeout).boxed_unsync();
+        let client_body = if client_body.is_end_stream() {
+            client_body
+        } else {
+            IdleTimeout::new(client_body, self.idle_timeout).boxed_unsync()
+        };
         let route = self.route_for(&target.path)?;
 
         let streamable = target.is_object_upload(&client_parts.method);
