@@ -69,8 +69,17 @@ pub struct Target {
 
 impl Target {
     /// Reads the path and query of the client's request URI.
+    ///
+    /// A virtual-host request (`Host: bucket.localhost:7070`) is turned
+    /// path-style (`/bucket/key`): the gateway is always addressed by path,
+    /// and the bucket is never lost. Internal routes (`/_/`) keep their path.
     pub fn from_client(parts: &Parts, plus: PlusInPath) -> Result<Self, ProxyError> {
-        let path = canonical_path(parts.uri.path(), plus)?;
+        let mut path = canonical_path(parts.uri.path(), plus)?;
+        if let Some(bucket) = virtual_host_bucket(parts)
+            && !path.starts_with("/_/")
+        {
+            path = format!("/{bucket}{path}");
+        }
         let query = Query::parse(parts.uri.query().unwrap_or(""))?;
         Ok(Self { path, query })
     }
@@ -102,6 +111,33 @@ impl Target {
             format!("{}?{query}", self.path)
         }
     }
+}
+
+/// The bucket of a virtual-host style request: the first label of a `Host`
+/// under `localhost` (`photos.localhost:7070`). Bucket names are lowercase
+/// letters, digits, dots and dashes; anything else is not taken as one.
+fn virtual_host_bucket(parts: &Parts) -> Option<String> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| parts.uri.host())?;
+    let host = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let bucket = host
+        .to_ascii_lowercase()
+        .strip_suffix(".localhost")?
+        .to_owned();
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    valid.then_some(bucket)
 }
 
 /// The request line and headers for the gateway, before signing.
@@ -333,6 +369,34 @@ mod tests {
         let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
         let parts = upstream_parts(parts, &target, &upstream, 0).unwrap();
         assert!(!parts.headers.contains_key("content-length"));
+    }
+
+    #[test]
+    fn virtual_host_requests_become_path_style() {
+        let parts = rewrite(
+            "/photos/2024.jpg?acl",
+            &[("host", "my-bucket.localhost:7070")],
+        );
+        assert_eq!(
+            parts.uri.to_string(),
+            "http://127.0.0.1:9000/my-bucket/photos/2024.jpg?acl"
+        );
+        let parts = rewrite("/", &[("host", "my-bucket.localhost")]);
+        assert_eq!(parts.uri.path(), "/my-bucket/");
+        let parts = rewrite(
+            "/_/backbeat/api/healthcheck",
+            &[("host", "bucket.localhost")],
+        );
+        assert_eq!(parts.uri.path(), "/_/backbeat/api/healthcheck");
+        for host in [
+            "localhost:7070",
+            "127.0.0.1:7070",
+            "Bad_Name.localhost",
+            "x.localhost",
+        ] {
+            let parts = rewrite("/b/k", &[("host", host)]);
+            assert_eq!(parts.uri.path(), "/b/k", "{host}");
+        }
     }
 
     #[test]

@@ -473,3 +473,27 @@ async fn subresources_acl_versioning_and_location_are_signed() {
         }
     }
 }
+
+#[tokio::test]
+async fn virtual_host_style_clients_reach_their_bucket() {
+    for gateway in Gateway::all_with_every_signature().await {
+        let proxy = TestProxy::start(&gateway, "").await;
+        let bucket = create_bucket(&proxy, &gateway).await;
+        let host = format!("{bucket}.localhost:{}", proxy.addr.port());
+        let headers = [("host", host.as_str())];
+        ok(
+            &send("PUT", &proxy.url("/vhost.txt"), &headers, "by host").await,
+            &gateway,
+            "put",
+        );
+        let reply = send("GET", &proxy.url(&format!("/{bucket}/vhost.txt")), &[], "").await;
+        assert_eq!(reply.body, "by host", "{}", gateway.name);
+        let reply = send("GET", &proxy.url("/?list-type=2"), &headers, "").await;
+        assert_eq!(
+            xml_values(&reply.text(), "Key"),
+            ["vhost.txt"],
+            "{}",
+            gateway.name
+        );
+    }
+}
