@@ -74,6 +74,8 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "drain_timeout",
     "idle_timeout",
     "ca_file",
+    "client_cert",
+    "client_key",
     "credentials",
 ];
 
@@ -367,8 +369,20 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         .take::<String>(&mut table, "idle_timeout")
         .and_then(|text| problems.check("idle_timeout", parse_duration(&text)))
         .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+    let ca_file = problems.take::<PathBuf>(&mut table, "ca_file");
+    let client_cert = problems.take::<PathBuf>(&mut table, "client_cert");
+    let client_key = problems.take::<PathBuf>(&mut table, "client_key");
+    let client_identity = match (client_cert, client_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            problems.push("client_cert: client_cert and client_key go together".to_owned());
+            None
+        }
+    };
     let tls = TlsSettings {
-        ca_file: problems.take::<PathBuf>(&mut table, "ca_file"),
+        ca_file,
+        client_identity,
     };
     let credentials = credentials(&mut table, &mut problems);
 

@@ -48,15 +48,18 @@ pub struct Timeouts {
 pub struct TlsSettings {
     /// A PEM file of CA certificates trusted besides the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// A PEM certificate chain and its private key, for gateways that ask
+    /// for a client certificate.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Why the TLS client cannot be set up.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum TlsError {
-    /// The CA file cannot be read or holds no valid certificate.
-    #[error("cannot use ca_file {}: {reason}", .path.display())]
-    CaFile {
+    /// A CA, certificate or key file cannot be read or holds nothing valid.
+    #[error("cannot use {}: {reason}", .path.display())]
+    File {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
@@ -245,19 +248,57 @@ fn tls_config(tls: &TlsSettings, needs_tls: bool) -> Result<rustls::ClientConfig
         return Err(TlsError::NoRoots);
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Rustls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
+        .with_root_certificates(roots);
+    match &tls.client_identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some((cert, key)) => {
+            let (chain, key) = client_identity(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(TlsError::Rustls)
+        }
+    }
+}
+
+/// The client certificate chain and key, from PEM files.
+fn client_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<
+    (
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ),
+    TlsError,
+> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let failed = |path: &Path, reason: String| TlsError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|error| failed(cert, error.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| failed(cert, error.to_string()))?;
+    if chain.is_empty() {
+        return Err(failed(cert, "no PEM certificate in it".into()));
+    }
+    // NB: the key's own error is not shown: it could quote key material.
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|_| failed(key, "no readable PEM private key in it".into()))?;
+    Ok((chain, key))
 }
 
 fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), TlsError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
-    let failed = |reason: String| TlsError::CaFile {
+    let failed = |reason: String| TlsError::File {
         path: path.to_owned(),
         reason,
     };

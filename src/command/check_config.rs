@@ -76,6 +76,10 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
         "drain_timeout = \"{}\"",
         duration(config.drain_timeout)
     );
+    if let Some((cert, key)) = &config.tls.client_identity {
+        let _ = writeln!(text, "client_cert = \"{}\"", cert.display());
+        let _ = writeln!(text, "client_key = \"{}\"", key.display());
+    }
     if let Some(ca_file) = &config.tls.ca_file {
         let _ = writeln!(text, "ca_file = \"{}\"", ca_file.display());
     }

@@ -22,6 +22,18 @@ impl Drop for TlsFront {
 }
 
 async fn tls_front(gateway: &Gateway) -> TlsFront {
+    tls_front_with(gateway, false).await.0
+}
+
+/// The TLS front; with `client_auth`, it asks for a client certificate of
+/// its CA, and the files of one such certificate and key come back too.
+async fn tls_front_with(
+    gateway: &Gateway,
+    client_auth: bool,
+) -> (
+    TlsFront,
+    Option<(tempfile::NamedTempFile, tempfile::NamedTempFile)>,
+) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
@@ -37,12 +49,33 @@ async fn tls_front(gateway: &Gateway) -> TlsFront {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
     let chain = vec![CertificateDer::from(server_cert.der().to_vec())];
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .unwrap();
+    let (builder, client_files) = if client_auth {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from(ca.der().to_vec())).unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client_cert = CertificateParams::new(vec!["proxy-client".to_owned()])
+            .unwrap()
+            .signed_by(&client_key, &ca)
+            .unwrap();
+        let cert_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(cert_file.path(), client_cert.pem()).unwrap();
+        let key_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key_file.path(), client_key.serialize_pem()).unwrap();
+        (
+            builder.with_client_cert_verifier(verifier),
+            Some((cert_file, key_file)),
+        )
+    } else {
+        (builder.with_no_client_auth(), None)
+    };
+    let config = builder.with_single_cert(chain, key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -64,7 +97,7 @@ async fn tls_front(gateway: &Gateway) -> TlsFront {
             });
         }
     });
-    TlsFront { url, ca_file, task }
+    (TlsFront { url, ca_file, task }, client_files)
 }
 
 /// Hands a request that arrived over TLS to the plain gateway unchanged
@@ -125,4 +158,30 @@ async fn https_gateway_with_an_untrusted_certificate_gives_502() {
         Some("ProxyUpstreamUnreachable")
     );
     assert!(reply.text().contains("certificate"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn https_gateway_that_asks_for_a_client_certificate() {
+    let gateway = Gateway::s3s().await;
+    let (front, client_files) = tls_front_with(&gateway, true).await;
+    let (cert, key) = client_files.unwrap();
+    let base = format!(
+        "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\nca_file = \"{}\"\n",
+        front.url,
+        front.ca_file.path().display()
+    );
+    let credentials = credentials_table(&gateway.access_key, &gateway.secret_key);
+
+    let with_cert = format!(
+        "{base}client_cert = \"{}\"\nclient_key = \"{}\"\n{credentials}",
+        cert.path().display(),
+        key.path().display()
+    );
+    let proxy = TestProxy::from_toml(&with_cert).await;
+    let reply = send("PUT", &proxy.url("/mutual-tls"), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let without = TestProxy::from_toml(&format!("{base}{credentials}")).await;
+    let reply = send("GET", &without.url("/mutual-tls"), &[], "").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
 }
