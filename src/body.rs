@@ -140,6 +140,9 @@ pub struct PreparedBody {
     pub length: u64,
     /// The value for `x-amz-content-sha256`.
     pub hash: PayloadHash,
+    /// The bytes again, for a body small enough to be sent twice (a retry
+    /// after a clock correction); `None` for streamed and spooled bodies.
+    pub replay: Option<Bytes>,
 }
 
 // === impl PayloadMode ===
@@ -198,6 +201,7 @@ impl PreparedBody {
             body: Empty::new().map_err(|never| match never {}).boxed_unsync(),
             length: 0,
             hash: PayloadHash::of_empty(),
+            replay: Some(Bytes::new()),
         }
     }
 
@@ -205,11 +209,25 @@ impl PreparedBody {
         let hash = PayloadHash::Sha256(Sha256::digest(&bytes).into());
         Self {
             length: bytes.len() as u64,
-            body: Full::new(bytes)
+            body: Full::new(bytes.clone())
                 .map_err(|never| match never {})
                 .boxed_unsync(),
             hash,
+            replay: Some(bytes),
         }
+    }
+
+    /// The same body once more, when it can be sent twice.
+    pub fn again(&self) -> Option<Self> {
+        let bytes = self.replay.clone()?;
+        Some(Self {
+            body: Full::new(bytes.clone())
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            length: self.length,
+            hash: self.hash,
+            replay: Some(bytes),
+        })
     }
 
     fn chunked(body: impl ClientBody, decoded_length: u64, chunk_size: u64) -> Self {
@@ -220,6 +238,7 @@ impl PreparedBody {
                 decoded_length,
                 chunk_size,
             },
+            replay: None,
         }
     }
 
@@ -243,6 +262,7 @@ impl PreparedBody {
             body: forwarded(body),
             length,
             hash: PayloadHash::Unsigned,
+            replay: None,
         }
     }
 }
@@ -441,6 +461,7 @@ async fn spool_body(
         length: spooled.length,
         hash: PayloadHash::Sha256(spooled.sha256),
         body: spooled.into_body(),
+        replay: None,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cli;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod credentials;

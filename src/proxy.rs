@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -24,6 +25,7 @@ use crate::body::idle::IdleTimeout;
 use crate::body::{
     self, BodyLimits, ClientBody, PayloadHash, PayloadMode, PreparedBody, ResponseBody,
 };
+use crate::clock::{Answer, GatewayClock};
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::guard::Guard;
@@ -53,6 +55,7 @@ pub struct ProxySettings {
 /// The signing proxy: one per process, shared by every connection.
 pub struct Proxy {
     guard: Guard,
+    clock: GatewayClock,
     /// The routes with their signers; swapped whole when credentials
     /// rotate, so a request signs with one set from start to end.
     routes: ArcSwap<Generation>,
@@ -94,6 +97,7 @@ impl Proxy {
         let routes = Generation::new(&settings.routes, credentials);
         Arc::new(Self {
             guard: settings.guard,
+            clock: GatewayClock::default(),
             routes: ArcSwap::from_pointee(routes),
             route_settings: settings.routes,
             plus_in_path: settings.plus_in_path,
@@ -170,11 +174,23 @@ impl Proxy {
         if let PayloadHash::Streaming { decoded_length, .. } = prepared.hash {
             rewrite::mark_aws_chunked(&mut parts.headers, decoded_length);
         }
-        let chunks = route.sign(&mut parts, &target, &prepared)?;
+        // A body small enough to send twice can be retried after a clock
+        // correction; keep the unsigned request for that.
+        let retry = prepared.again().map(|body| (unsigned_copy(&parts), body));
+        let chunks = route.sign(&mut parts, &target, &prepared, self.clock.now())?;
 
         let body = prepared.into_upstream_body(chunks);
         let response = self.client.send(Request::from_parts(parts, body)).await?;
-        let mut response = into_client_response(response, self.idle_timeout)?;
+        let mut response = match self.clock.learn(response).await {
+            Answer::Passed(response) => into_client_response(response, self.idle_timeout)?,
+            Answer::Read { skewed: true, .. } if let Some((mut parts, body)) = retry => {
+                route.sign(&mut parts, &target, &body, self.clock.now())?;
+                let body = body.into_upstream_body(None);
+                let response = self.client.send(Request::from_parts(parts, body)).await?;
+                into_client_response(response, self.idle_timeout)?
+            }
+            Answer::Read { response, .. } => read_client_response(response),
+        };
         let route = RouteTaken(route.route.prefix.clone());
         response.extensions_mut().insert(route);
         Ok(response)
@@ -270,8 +286,8 @@ impl RouteSigner {
         parts: &mut Parts,
         target: &Target,
         body: &PreparedBody,
+        now: SystemTime,
     ) -> Result<Option<ChunkSigner>, ProxyError> {
-        let now = SystemTime::now();
         match &self.signer {
             Signer::V4(signer) => {
                 let seed = signer.sign(parts, &body.hash.header_value(), now)?;
@@ -281,6 +297,26 @@ impl RouteSigner {
             Signer::V2(signer) => signer.sign(parts, &target.query, now).map(|()| None),
         }
     }
+}
+
+/// A copy of a request line and headers (before signing), to send again.
+fn unsigned_copy(parts: &Parts) -> Parts {
+    let (mut copy, ()) = Request::new(()).into_parts();
+    copy.method = parts.method.clone();
+    copy.uri = parts.uri.clone();
+    copy.version = parts.version;
+    copy.headers = parts.headers.clone();
+    copy
+}
+
+/// A gateway answer that was read whole, for the client.
+fn read_client_response(response: Response<Bytes>) -> Response<ResponseBody> {
+    let (mut parts, bytes) = response.into_parts();
+    rewrite::client_response_headers(&mut parts.headers);
+    let body = http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Response::from_parts(parts, body)
 }
 
 /// The gateway's answer for the client. An informational answer (a `101`

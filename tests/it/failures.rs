@@ -148,3 +148,43 @@ async fn a_client_that_stalls_mid_body_is_refused_after_the_idle_timeout() {
     let reply = send("GET", &proxy.url("/stall/k"), &[], "").await;
     assert_eq!(reply.status, 404, "nothing stored");
 }
+
+#[tokio::test]
+async fn a_gateway_30_minutes_ahead_is_reached_after_the_clock_correction() {
+    use crate::support::backbeat::Backbeat;
+
+    let backbeat = Backbeat::start().await;
+    *backbeat.skew.lock().unwrap() = 30 * 60;
+    for signature in ["v4", "v2"] {
+        let config = format!(
+            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\nsignature = \"{signature}\"\n{}",
+            backbeat.url,
+            credentials_table(&backbeat.access_key, &backbeat.secret_key)
+        );
+        let proxy = TestProxy::from_toml(&config).await;
+        // The first request is refused for its time, then sent again with
+        // the gateway's time; the client sees only the success.
+        let first = send(
+            "GET",
+            &proxy.url("/_/backbeat/api/metrics/crr/all"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(first.status, 200, "{signature}: {}", first.text());
+        let second = send(
+            "GET",
+            &proxy.url("/_/backbeat/api/metrics/crr/all"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(second.status, 200, "{signature}: {}", second.text());
+    }
+    let skewed = "refused: time too skewed";
+    assert_eq!(
+        *backbeat.accepted.lock().unwrap(),
+        [skewed, "v4", "v4", skewed, "v2", "v2"],
+        "each proxy is refused once, then signs with the gateway's time"
+    );
+}

@@ -24,10 +24,13 @@ pub struct Backbeat {
     pub url: String,
     pub access_key: String,
     pub secret_key: String,
-    /// The signature version of every request that passed, in order.
+    /// The signature version of every request that passed, in order (and
+    /// the refusals for a skewed time).
     pub accepted: Arc<Mutex<Vec<&'static str>>>,
     /// The secrets it accepts signatures of (at first, `secret_key` only).
     pub secrets: Arc<Mutex<Vec<String>>>,
+    /// How far its clock is from the machine's, in seconds.
+    pub skew: Arc<Mutex<i64>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,6 +50,8 @@ impl Backbeat {
     pub async fn start_with(access_key: String, secret_key: String) -> Self {
         let accepted = Arc::new(Mutex::new(Vec::new()));
         let secrets = Arc::new(Mutex::new(vec![secret_key.clone()]));
+        let skew = Arc::new(Mutex::new(0i64));
+        let clock = Arc::clone(&skew);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let known = Arc::clone(&secrets);
@@ -55,8 +60,10 @@ impl Backbeat {
             while let Ok((stream, _)) = listener.accept().await {
                 let known = Arc::clone(&known);
                 let log = Arc::clone(&log);
+                let clock = Arc::clone(&clock);
                 let service = hyper::service::service_fn(move |request| {
-                    let answer = answer(&request, &known, &log);
+                    let skew = *clock.lock().unwrap();
+                    let answer = answer(&request, &known, &log, skew);
                     async move { Ok::<_, std::convert::Infallible>(answer) }
                 });
                 let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -71,6 +78,7 @@ impl Backbeat {
             secret_key,
             accepted,
             secrets,
+            skew,
             task,
         }
     }
@@ -80,7 +88,27 @@ fn answer(
     request: &Request<Incoming>,
     secrets: &Mutex<Vec<String>>,
     accepted: &Mutex<Vec<&'static str>>,
+    skew: i64,
 ) -> Response<Full<Bytes>> {
+    let own_now = SystemTime::now() + Duration::from_secs(skew.max(0) as u64)
+        - Duration::from_secs((-skew).max(0) as u64);
+    if let Some(sent) = request_time(request)
+        && (sent
+            .duration_since(own_now)
+            .or_else(|e| Ok::<_, ()>(e.duration()))
+            .unwrap()
+            > Duration::from_secs(15 * 60))
+    {
+        let mut refused = reply(
+            StatusCode::FORBIDDEN,
+            "application/xml",
+            "<Error><Code>RequestTimeTooSkewed</Code><Message>too far</Message></Error>",
+        );
+        let date = http::HeaderValue::from_str(&httpdate::fmt_http_date(own_now)).unwrap();
+        refused.headers_mut().insert(http::header::DATE, date);
+        accepted.lock().unwrap().push("refused: time too skewed");
+        return refused;
+    }
     let known = secrets.lock().unwrap().clone();
     let Some(version) = known.iter().find_map(|secret| verify(request, secret)) else {
         return reply(
@@ -134,6 +162,22 @@ fn verify(request: &Request<Incoming>, secret: &str) -> Option<&'static str> {
     let expected =
         aws_sigv4::sign::v4::calculate_signature(key, explanation.string_to_sign.as_bytes());
     (expected == explanation.signature).then_some("v4")
+}
+
+/// When the request says it was signed: `x-amz-date` (V4) or `Date` (V2).
+fn request_time(request: &Request<Incoming>) -> Option<SystemTime> {
+    if let Some(amz) = request
+        .headers()
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+    {
+        let format =
+            time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+        let parsed = time::PrimitiveDateTime::parse(amz, &format).ok()?;
+        return Some(parsed.assume_utc().into());
+    }
+    let date = request.headers().get("date")?.to_str().ok()?;
+    httpdate::parse_http_date(date).ok()
 }
 
 /// Days since 1970-01-01 of a `YYYYMMDD` date.
