@@ -77,7 +77,9 @@ fn sign_v2(c: &mut Criterion) {
         b.iter_batched(
             typical_put,
             |mut parts| {
-                signer.sign(&mut parts, &query, SystemTime::now()).unwrap();
+                signer
+                    .sign(&mut parts, &query, None, SystemTime::now())
+                    .unwrap();
                 black_box(parts)
             },
             criterion::BatchSize::SmallInput,

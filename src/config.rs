@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::body::{BodyLimits, PayloadMode};
 use crate::credentials::StaticCredentials;
 use crate::listener::ListenAddr;
-use crate::route::{Route, RouteConfig, SignatureVersion};
+use crate::route::{Addressing, Route, RouteConfig, SignatureVersion};
 use crate::upstream::{Timeouts, TlsSettings, Upstream};
 use crate::uri::PlusInPath;
 
@@ -63,6 +63,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "region",
     "payload",
     "unsigned_over_tls",
+    "addressing",
     "profile",
     "plus_in_path",
     "memory_body_limit",
@@ -80,7 +81,14 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 /// The keys of a `[[route]]` table.
-const ROUTE_KEYS: &[&str] = &["prefix", "upstream", "signature", "region", "payload"];
+const ROUTE_KEYS: &[&str] = &[
+    "prefix",
+    "upstream",
+    "signature",
+    "region",
+    "payload",
+    "addressing",
+];
 
 /// The keys of the `[credentials]` table.
 const CREDENTIAL_KEYS: &[&str] = &[
@@ -115,6 +123,8 @@ pub struct Config {
     pub payload: PayloadMode,
     /// Whether `auto` means `unsigned` for a gateway reached over https.
     pub unsigned_over_tls: bool,
+    /// How the default route's gateway is told the bucket.
+    pub addressing: Addressing,
     /// Routes by path prefix, in order, before the default route.
     pub routes: Vec<RouteConfig>,
     /// The profile of the shared credentials file, if one was named.
@@ -221,6 +231,7 @@ impl Config {
             signature: self.signature,
             region: self.region.clone(),
             payload: self.payload,
+            addressing: self.addressing,
         };
         let mut routes: Vec<Route> = self
             .routes
@@ -352,6 +363,10 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     let unsigned_over_tls = problems
         .take::<bool>(&mut table, "unsigned_over_tls")
         .unwrap_or(false);
+    let addressing = problems
+        .take::<String>(&mut table, "addressing")
+        .and_then(|text| problems.check("addressing", text.parse::<Addressing>()))
+        .unwrap_or_default();
     let routes = routes(&mut table, &mut problems);
     let profile = problems.take::<String>(&mut table, "profile");
     let plus_in_path = problems
@@ -403,6 +418,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         region,
         payload,
         unsigned_over_tls,
+        addressing,
         routes,
         profile,
         plus_in_path,
@@ -490,6 +506,9 @@ fn route(index: usize, mut table: toml::Table, problems: &mut Problems) -> Optio
     let payload = problems
         .take::<String>(&mut table, "payload")
         .and_then(|text| problems.check(&key("payload"), text.parse::<PayloadMode>()));
+    let addressing = problems
+        .take::<String>(&mut table, "addressing")
+        .and_then(|text| problems.check(&key("addressing"), text.parse::<Addressing>()));
     match prefix {
         Some(prefix) if prefix.starts_with('/') => Some(RouteConfig {
             prefix,
@@ -497,6 +516,7 @@ fn route(index: usize, mut table: toml::Table, problems: &mut Problems) -> Optio
             signature,
             region,
             payload,
+            addressing,
         }),
         Some(prefix) => {
             problems.push(format!("{}: '{prefix}' must start with '/'", key("prefix")));

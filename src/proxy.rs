@@ -30,7 +30,7 @@ use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::guard::Guard;
 use crate::rewrite::{self, Target};
-use crate::route::{Route, SignatureVersion};
+use crate::route::{Addressing, Route, SignatureVersion};
 use crate::sign::v2::V2Signer;
 use crate::sign::v4::V4Signer;
 use crate::upstream::UpstreamClient;
@@ -170,7 +170,9 @@ impl Proxy {
         let mode = route.body_mode();
         let prepared = body::prepare(client_body, mode, streamable, &self.body_limits).await?;
         let upstream = &route.route.upstream;
-        let mut parts = rewrite::upstream_parts(client_parts, &target, upstream, prepared.length)?;
+        let addressing = route.route.addressing;
+        let mut parts =
+            rewrite::upstream_parts(client_parts, &target, upstream, addressing, prepared.length)?;
         if let PayloadHash::Streaming { decoded_length, .. } = prepared.hash {
             rewrite::mark_aws_chunked(&mut parts.headers, decoded_length);
         }
@@ -294,7 +296,17 @@ impl RouteSigner {
                 let streaming = matches!(body.hash, PayloadHash::Streaming { .. });
                 Ok(streaming.then(|| signer.chunk_signer(seed, now)))
             }
-            Signer::V2(signer) => signer.sign(parts, &target.query, now).map(|()| None),
+            Signer::V2(signer) => {
+                let bucket = match self.route.addressing {
+                    Addressing::VirtualHost => {
+                        target.virtual_host_split().map(|(bucket, _)| bucket)
+                    }
+                    Addressing::Path => None,
+                };
+                signer
+                    .sign(parts, &target.query, bucket, now)
+                    .map(|()| None)
+            }
         }
     }
 }

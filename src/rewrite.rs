@@ -22,6 +22,7 @@ use http::request::Parts;
 use http::{Method, Version};
 
 use crate::error::{ErrorKind, ProxyError};
+use crate::route::Addressing;
 use crate::upstream::Upstream;
 use crate::uri::{PlusInPath, Query, canonical_path};
 
@@ -102,14 +103,30 @@ impl Target {
         *method == Method::PUT && has_key && upload_query
     }
 
+    /// For a gateway addressed by virtual host: the bucket and the path
+    /// after it (`/bucket/key` → `bucket`, `/key`). `None` for the root and
+    /// for internal routes (`/_/`), which are never virtual-hosted.
+    pub fn virtual_host_split(&self) -> Option<(&str, String)> {
+        if self.path.starts_with("/_/") {
+            return None;
+        }
+        let rest = self.path.strip_prefix('/')?;
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        (!bucket.is_empty()).then(|| (bucket, format!("/{key}")))
+    }
+
     /// The path and query as sent on the wire.
     pub fn path_and_query(&self) -> String {
-        let query = self.query.to_wire();
-        if query.is_empty() {
-            self.path.clone()
-        } else {
-            format!("{}?{query}", self.path)
-        }
+        with_query(self.path.clone(), &self.query)
+    }
+}
+
+fn with_query(path: String, query: &Query) -> String {
+    let query = query.to_wire();
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
     }
 }
 
@@ -145,9 +162,26 @@ pub fn upstream_parts(
     client: Parts,
     target: &Target,
     upstream: &Upstream,
+    addressing: Addressing,
     body_length: u64,
 ) -> Result<Parts, ProxyError> {
-    let path_and_query = target.path_and_query();
+    let virtual_host = match addressing {
+        Addressing::VirtualHost => target.virtual_host_split(),
+        Addressing::Path => None,
+    };
+    let (host, path_and_query) = match virtual_host {
+        Some((bucket, path)) => {
+            let host = format!("{bucket}.{}", upstream.host_header().to_str().unwrap_or(""));
+            let host = HeaderValue::from_str(&host).map_err(|_| {
+                ProxyError::new(
+                    ErrorKind::InvalidRequest,
+                    "the bucket is not a valid host name",
+                )
+            })?;
+            (host, with_query(path, &target.query))
+        }
+        None => (upstream.host_header().clone(), target.path_and_query()),
+    };
     if path_and_query.len() > MAX_PATH_AND_QUERY {
         return Err(ProxyError::new(
             ErrorKind::UriTooLong,
@@ -160,9 +194,7 @@ pub fn upstream_parts(
     parts.uri = upstream.uri_for(&path_and_query)?;
     parts.headers = forwarded_headers(client.headers);
     merge_duplicate_amz_headers(&mut parts.headers)?;
-    parts
-        .headers
-        .insert(header::HOST, upstream.host_header().clone());
+    parts.headers.insert(header::HOST, host);
     if body_length > 0 || method_has_body(&parts.method) {
         parts
             .headers
@@ -284,7 +316,7 @@ mod tests {
         let parts = client(uri, headers);
         let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
         let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
-        upstream_parts(parts, &target, &upstream, 5).unwrap()
+        upstream_parts(parts, &target, &upstream, Addressing::Path, 5).unwrap()
     }
 
     #[test]
@@ -367,7 +399,7 @@ mod tests {
         parts.method = Method::GET;
         let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
         let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
-        let parts = upstream_parts(parts, &target, &upstream, 0).unwrap();
+        let parts = upstream_parts(parts, &target, &upstream, Addressing::Path, 0).unwrap();
         assert!(!parts.headers.contains_key("content-length"));
     }
 
@@ -400,6 +432,30 @@ mod tests {
     }
 
     #[test]
+    fn virtual_host_addressing_moves_the_bucket_into_the_host() {
+        let upstream = Upstream::parse("http://zenko.local:8000").unwrap();
+        let cases = [
+            (
+                "/photos/a/b.jpg?acl",
+                "photos.zenko.local:8000",
+                "/a/b.jpg?acl",
+            ),
+            ("/photos", "photos.zenko.local:8000", "/"),
+            ("/", "zenko.local:8000", "/"),
+            ("/_/backbeat/api/x", "zenko.local:8000", "/_/backbeat/api/x"),
+        ];
+        for (path, host, sent) in cases {
+            let parts = client(path, &[]);
+            let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
+            let parts =
+                upstream_parts(parts, &target, &upstream, Addressing::VirtualHost, 0).unwrap();
+            assert_eq!(parts.headers["host"], host, "{path}");
+            assert_eq!(parts.uri.path_and_query().unwrap().as_str(), sent, "{path}");
+            assert_eq!(parts.uri.authority().unwrap().as_str(), "zenko.local:8000");
+        }
+    }
+
+    #[test]
     fn only_object_uploads_may_stream() {
         let target = |uri: &str| Target::from_client(&client(uri, &[]), PlusInPath::Space).unwrap();
         assert!(target("/b/k").is_object_upload(&Method::PUT));
@@ -428,7 +484,7 @@ mod tests {
         let parts = client(&format!("/b?{}", query.join("&")), &[]);
         let target = Target::from_client(&parts, PlusInPath::Space).unwrap();
         let upstream = Upstream::parse("http://127.0.0.1:9000").unwrap();
-        let error = upstream_parts(parts, &target, &upstream, 0).unwrap_err();
+        let error = upstream_parts(parts, &target, &upstream, Addressing::Path, 0).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::UriTooLong);
     }
 

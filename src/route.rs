@@ -24,6 +24,16 @@ pub enum SignatureVersion {
     V2,
 }
 
+/// How the gateway is told the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// In the path: `http://zenko.local/bucket/key` (the default).
+    #[default]
+    Path,
+    /// In the host name: `http://bucket.zenko.local/key`.
+    VirtualHost,
+}
+
 /// A route as the config gives it; `None` fields take the default route's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteConfig {
@@ -37,6 +47,8 @@ pub struct RouteConfig {
     pub region: Option<String>,
     /// The payload mode (V4).
     pub payload: Option<PayloadMode>,
+    /// How the gateway is told the bucket.
+    pub addressing: Option<Addressing>,
 }
 
 /// A route with every setting decided.
@@ -52,6 +64,32 @@ pub struct Route {
     pub region: String,
     /// The payload mode (V4).
     pub payload: PayloadMode,
+    /// How the gateway is told the bucket.
+    pub addressing: Addressing,
+}
+
+// === impl Addressing ===
+
+impl FromStr for Addressing {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "path" => Ok(Self::Path),
+            "virtual-host" => Ok(Self::VirtualHost),
+            other => Err(format!("'{other}' is not one of: path, virtual-host")),
+        }
+    }
+}
+
+impl Addressing {
+    /// The name used in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::VirtualHost => "virtual-host",
+        }
+    }
 }
 
 // === impl SignatureVersion ===
@@ -95,6 +133,7 @@ impl Route {
                 .clone()
                 .unwrap_or_else(|| default.region.clone()),
             payload: config.payload.unwrap_or(default.payload),
+            addressing: config.addressing.unwrap_or(default.addressing),
         }
     }
 
@@ -115,6 +154,7 @@ mod tests {
             signature: SignatureVersion::V4,
             region: "us-east-1".into(),
             payload: PayloadMode::Auto,
+            addressing: Addressing::Path,
         }
     }
 
@@ -126,6 +166,7 @@ mod tests {
             signature: Some(SignatureVersion::V2),
             region: None,
             payload: None,
+            addressing: None,
         };
         let route = Route::inherit(&config, &default_route());
         assert_eq!(route.signature, SignatureVersion::V2);

@@ -8,7 +8,7 @@ use percent_encoding::utf8_percent_encode;
 use crate::cli::PresignArgs;
 use crate::command::{CommandError, Outcome, load_signing};
 use crate::rewrite::{self, Target};
-use crate::route::SignatureVersion;
+use crate::route::{Addressing, SignatureVersion};
 use crate::sign::v2::V2Signer;
 use crate::sign::v4::V4Signer;
 use crate::uri::STRICT;
@@ -25,7 +25,7 @@ pub fn run(args: &PresignArgs) -> Result<Outcome, CommandError> {
 
     let client = crate::command::sign::client_parts(&args.method, &path, &[])?;
     let target = Target::from_client(&client, config.plus_in_path)?;
-    let mut parts = rewrite::upstream_parts(client, &target, &upstream, 0)?;
+    let mut parts = rewrite::upstream_parts(client, &target, &upstream, Addressing::Path, 0)?;
     parts.headers.remove(http::header::CONTENT_LENGTH);
 
     let params = match config.signature {

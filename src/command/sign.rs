@@ -16,7 +16,7 @@ use crate::body::{EMPTY_SHA256, PayloadHash};
 use crate::cli::SignArgs;
 use crate::command::{CommandError, Outcome, load_signing, parse_header};
 use crate::rewrite::{self, Target};
-use crate::route::SignatureVersion;
+use crate::route::{Addressing, SignatureVersion};
 use crate::sign::v2::{self, V2Signer};
 use crate::sign::v4::{self, V4Signer};
 
@@ -27,7 +27,7 @@ pub fn run(args: &SignArgs) -> Result<Outcome, CommandError> {
     let client = client_parts(&args.method, &path, &args.headers)?;
     let target = Target::from_client(&client, config.plus_in_path)?;
     let (payload, length) = payload(args)?;
-    let mut parts = rewrite::upstream_parts(client, &target, &upstream, length)?;
+    let mut parts = rewrite::upstream_parts(client, &target, &upstream, Addressing::Path, length)?;
     parts.headers.remove(http::header::CONTENT_LENGTH);
 
     let explanation = match config.signature {
@@ -42,7 +42,7 @@ pub fn run(args: &SignArgs) -> Result<Outcome, CommandError> {
             })
         }
         SignatureVersion::V2 => {
-            V2Signer::new(&credentials).sign(&mut parts, &target.query, time)?;
+            V2Signer::new(&credentials).sign(&mut parts, &target.query, None, time)?;
             let resource = v2::canonical_resource(parts.uri.path(), &target.query, None);
             v2::string_to_sign(parts.method.as_str(), &parts.headers, &resource)
                 .map(|text| format!("--- string to sign ---\n{text}\n"))

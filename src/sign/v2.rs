@@ -96,10 +96,14 @@ impl V2Signer {
 
     /// Signs the request in `parts`, whose path, query and headers are final:
     /// sets `Date` (and the session token), and adds `Authorization`.
+    ///
+    /// `bucket_from_host` is the bucket when the gateway is addressed by
+    /// virtual host: the resource then starts with `/bucket`.
     pub fn sign(
         &self,
         parts: &mut Parts,
         query: &Query,
+        bucket_from_host: Option<&str>,
         time: SystemTime,
     ) -> Result<(), ProxyError> {
         refuse_amz_query_words(query)?;
@@ -118,7 +122,7 @@ impl V2Signer {
             parts.headers.insert("x-amz-security-token", token);
         }
 
-        let resource = canonical_resource(parts.uri.path(), query, None);
+        let resource = canonical_resource(parts.uri.path(), query, bucket_from_host);
         let string_to_sign = string_to_sign(parts.method.as_str(), &parts.headers, &resource)?;
         tracing::trace!(%string_to_sign, "v2 string to sign");
         let mut authorization = HeaderValue::from_str(&format!(
@@ -561,7 +565,7 @@ mod tests {
             .into_parts()
             .0;
         let error = example_signer()
-            .sign(&mut parts, &query, SystemTime::now())
+            .sign(&mut parts, &query, None, SystemTime::now())
             .unwrap_err();
         assert_eq!(error.kind(), ErrorKind::InvalidRequest);
     }

@@ -497,3 +497,43 @@ async fn virtual_host_style_clients_reach_their_bucket() {
         );
     }
 }
+
+#[tokio::test]
+async fn virtual_host_addressing_towards_the_gateway() {
+    for signature in ["v4", "v2"] {
+        let gateway = Gateway::s3s_virtual_host().await;
+        let extra = format!("addressing = \"virtual-host\"\nsignature = \"{signature}\"");
+        let proxy = TestProxy::from_toml(&format!(
+            "{extra}\nlisten = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}",
+            gateway.url,
+            crate::support::credentials_table(&gateway.access_key, &gateway.secret_key)
+        ))
+        .await;
+        let bucket = unique_name("zsp-vh");
+        let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
+        assert_eq!(reply.status, 200, "{signature}: {}", reply.text());
+        let reply = send(
+            "PUT",
+            &proxy.url(&format!("/{bucket}/dir/key")),
+            &[],
+            "by virtual host",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{signature}: {}", reply.text());
+        let reply = send("GET", &proxy.url(&format!("/{bucket}/dir/key")), &[], "").await;
+        assert_eq!(reply.body, "by virtual host", "{signature}");
+        let reply = send(
+            "GET",
+            &proxy.url(&format!("/{bucket}?list-type=2&prefix=dir%2F")),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(
+            xml_values(&reply.text(), "Key"),
+            ["dir/key"],
+            "{signature}: {}",
+            reply.text()
+        );
+    }
+}

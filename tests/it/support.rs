@@ -68,6 +68,16 @@ type TestBody = UnsyncBoxBody<Bytes, std::io::Error>;
 impl Gateway {
     /// s3s-fs in process, on a fresh directory, with fresh credentials.
     pub async fn s3s() -> Self {
+        Self::s3s_with(false).await
+    }
+
+    /// s3s-fs that also reads virtual-host requests (`bucket.localhost`),
+    /// at `http://localhost:PORT`.
+    pub async fn s3s_virtual_host() -> Self {
+        Self::s3s_with(true).await
+    }
+
+    async fn s3s_with(virtual_host: bool) -> Self {
         let data = tempfile::tempdir().unwrap();
         let access_key = format!("AK{}", random_hex(8));
         let secret_key = random_hex(20);
@@ -78,9 +88,18 @@ impl Gateway {
             access_key.clone(),
             secret_key.clone(),
         ));
-        let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        if virtual_host {
+            let domain = format!("localhost:{port}");
+            builder.set_host(s3s::host::MultiDomain::new(&[domain.as_str()]).unwrap());
+        }
+        let service = builder.build();
+        let url = if virtual_host {
+            format!("http://localhost:{port}")
+        } else {
+            format!("http://127.0.0.1:{port}")
+        };
         let task = tokio::spawn(async move {
             let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             while let Ok((stream, _)) = listener.accept().await {
