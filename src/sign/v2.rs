@@ -501,7 +501,7 @@ mod tests {
         let query = Query::parse(parts.uri.query().unwrap_or("")).unwrap();
         let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_175_024_202);
         V2Signer::new(&credentials)
-            .sign(&mut parts, &query, time)
+            .sign(&mut parts, &query, None, time)
             .unwrap();
         parts
     }
