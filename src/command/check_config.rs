@@ -46,6 +46,7 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
     let _ = writeln!(text, "region = \"{}\"", config.region);
     let _ = writeln!(text, "payload = \"{}\"", config.payload.as_str());
     let _ = writeln!(text, "unsigned_over_tls = {}", config.unsigned_over_tls);
+    let _ = writeln!(text, "addressing = \"{}\"", config.addressing.as_str());
     let plus = match config.plus_in_path {
         crate::uri::PlusInPath::Space => "space",
         crate::uri::PlusInPath::Literal => "literal",
@@ -99,6 +100,9 @@ fn describe_routes(config: &Config, text: &mut String) {
         }
         if let Some(region) = &route.region {
             let _ = writeln!(text, "region = \"{region}\"");
+        }
+        if let Some(addressing) = route.addressing {
+            let _ = writeln!(text, "addressing = \"{}\"", addressing.as_str());
         }
         if let Some(payload) = route.payload {
             let _ = writeln!(text, "payload = \"{}\"", payload.as_str());
