@@ -481,20 +481,19 @@ fn write_credentials(path: &std::path::Path, key: &str, secret: &str, keep_mtime
     }
 }
 
-/// Sends GETs through the proxy until `until` is set, counting refusals.
+/// Sends GETs and 16 KiB PUTs through the proxy until `until` is set, counting refusals.
 async fn keep_asking(
     proxy_url: String,
     until: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (u32, u32) {
     let (mut sent, mut refused) = (0, 0);
     while !until.load(std::sync::atomic::Ordering::Relaxed) {
-        let reply = send(
-            "GET",
-            &format!("{proxy_url}/_/backbeat/api/metrics/crr/all"),
-            &[],
-            "",
-        )
-        .await;
+        let url = format!("{proxy_url}/_/backbeat/api/metrics/crr/all");
+        let reply = if sent % 2 == 0 {
+            send("GET", &url, &[], "").await
+        } else {
+            send("PUT", &url, &[], vec![b'u'; 16 * 1024]).await
+        };
         sent += 1;
         if reply.status != 200 {
             refused += 1;
