@@ -188,3 +188,23 @@ async fn a_gateway_30_minutes_ahead_is_reached_after_the_clock_correction() {
         "each proxy is refused once, then signs with the gateway's time"
     );
 }
+
+#[tokio::test]
+async fn the_proxy_serves_on_ipv6_loopback() {
+    let gateway = Gateway::s3s().await;
+    let config = format!(
+        "listen = \"[::1]:0\"\nupstream = \"{}\"\n{}",
+        gateway.url,
+        credentials_table(&gateway.access_key, &gateway.secret_key)
+    );
+    let proxy = TestProxy::from_toml(&config).await;
+    assert!(proxy.addr.is_ipv6());
+    let reply = send("PUT", &proxy.url("/over-ipv6"), &[], "").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = send("PUT", &proxy.url("/over-ipv6/k"), &[], "six").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        send("GET", &proxy.url("/over-ipv6/k"), &[], "").await.body,
+        "six"
+    );
+}
