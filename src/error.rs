@@ -180,6 +180,18 @@ impl fmt::Display for ProxyError {
 
 impl std::error::Error for ProxyError {}
 
+/// An error and all its causes on one line, `cause: cause: …`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 /// Escapes the five XML special characters.
 fn xml_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -19,6 +19,7 @@ use zenko_signing_proxy::cli::{Cli, Command, ServeArgs};
 use zenko_signing_proxy::command;
 use zenko_signing_proxy::config::Config;
 use zenko_signing_proxy::credentials::ProcessEnvironment;
+use zenko_signing_proxy::error::chain;
 use zenko_signing_proxy::reload::ReloadSource;
 use zenko_signing_proxy::serve::Service;
 use zenko_signing_proxy::server;
@@ -89,18 +90,6 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
     service.run(server::shutdown_signal()).await;
     ExitCode::SUCCESS
-}
-
-/// The error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

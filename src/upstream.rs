@@ -320,7 +320,7 @@ fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), Tls
 /// Maps a client failure to the proxy's error; the cause goes to the log,
 /// the client sees a short message.
 fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
-    let cause = error_chain(error);
+    let cause = crate::error::chain(error);
     tracing::debug!(%cause, "request to the gateway failed");
     if error.is_connect() {
         let kind = if cause.contains("timed out") || cause.contains("timeout") {
@@ -354,17 +354,6 @@ fn body_error_cause<'a>(
         source = cause.source();
     }
     None
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -330,11 +330,7 @@ async fn sighup_does_not_stop_the_proxy() {
         ],
     )
     .expect("the proxy serves");
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    proxy.signal("HUP");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let bucket = unique_name("zsp-hup");
     let reply = send("PUT", &proxy.url(&format!("/{bucket}")), &[], "").await;
@@ -443,11 +439,7 @@ async fn sigterm_during_a_200_mib_upload_lets_it_finish_then_exits_0() {
         !upload.is_finished(),
         "the upload is still in flight when SIGTERM comes"
     );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    proxy.signal("TERM");
 
     let reply = upload.await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -479,6 +471,17 @@ fn write_credentials(path: &std::path::Path, key: &str, secret: &str, keep_mtime
             .set_modified(before)
             .unwrap();
     }
+}
+
+/// The binary serving in front of `upstream`, with the shared credentials
+/// file `file` (and nothing else) for its credentials.
+fn serve_with_shared_file(upstream: &str, file: &std::path::Path) -> ProxyProcess {
+    let file = file.to_str().unwrap();
+    ProxyProcess::spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--upstream", upstream],
+        &[("AWS_SHARED_CREDENTIALS_FILE", file)],
+    )
+    .expect("the proxy serves")
 }
 
 /// Sends GETs and 16 KiB PUTs through the proxy until `until` is set, counting refusals.
@@ -513,18 +516,7 @@ async fn credentials_rotate_by_file_change_and_by_sighup_without_a_failed_reques
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("credentials");
     write_credentials(&file, "KEYONE", &backbeat.secret_key, false);
-    let file_arg = file.to_str().unwrap().to_owned();
-    let proxy = ProxyProcess::spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &backbeat.url,
-        ],
-        &[("AWS_SHARED_CREDENTIALS_FILE", &file_arg)],
-    )
-    .expect("the proxy serves");
+    let proxy = serve_with_shared_file(&backbeat.url, &file);
     let stop = Arc::new(AtomicBool::new(false));
     let asking = tokio::spawn(keep_asking(proxy.url(""), Arc::clone(&stop)));
 
@@ -541,11 +533,7 @@ async fn credentials_rotate_by_file_change_and_by_sighup_without_a_failed_reques
     let third = random_hex(20);
     backbeat.secrets.lock().unwrap().push(third.clone());
     write_credentials(&file, "KEYTHREE", &third, true);
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    proxy.signal("HUP");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     *backbeat.secrets.lock().unwrap() = vec![third];
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -572,24 +560,9 @@ async fn a_failed_reload_keeps_the_current_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("credentials");
     write_credentials(&file, "KEYONE", &backbeat.secret_key, false);
-    let file_arg = file.to_str().unwrap().to_owned();
-    let proxy = ProxyProcess::spawn(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &backbeat.url,
-        ],
-        &[("AWS_SHARED_CREDENTIALS_FILE", &file_arg)],
-    )
-    .expect("the proxy serves");
+    let proxy = serve_with_shared_file(&backbeat.url, &file);
     std::fs::write(&file, "[default]\naws_access_key_id = HALFWRITTEN\n").unwrap();
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    proxy.signal("HUP");
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     let reply = send(
         "GET",

@@ -587,6 +587,15 @@ impl ProxyProcess {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends the process `signal` (`HUP`, `TERM`) with kill(1), by its PID.
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
     /// Waits up to `deadline` for the process to exit by itself: its exit
     /// code (`None` if a signal ended it) and stderr. Killed if it overruns.
     pub fn wait_exit(mut self, deadline: std::time::Duration) -> (Option<i32>, String) {
