@@ -29,6 +29,7 @@ use http::{HeaderMap, HeaderValue};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Body;
+use pin_project_lite::pin_project;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorKind, ProxyError};
@@ -463,6 +464,62 @@ async fn spool_body(
         body: spooled.into_body(),
         replay: None,
     })
+}
+
+impl BodyLimits {
+    /// These limits with the spool stopping at `max_body_size` too: a
+    /// body of unknown length over a route's limit is refused as it spools.
+    pub fn capped(&self, max_body_size: Option<u64>) -> Self {
+        let mut limits = self.clone();
+        if let Some(limit) = max_body_size {
+            limits.spool_limit = limits.spool_limit.min(limit);
+        }
+        limits
+    }
+}
+
+pin_project! {
+    /// A body that holds `T` (a permit, say) until it ends or is dropped.
+    pub struct Holding<B, T> {
+        #[pin]
+        inner: B,
+        held: Option<T>,
+    }
+}
+
+impl<B, T> Holding<B, T> {
+    /// `inner`, holding `held` for as long as it lives.
+    pub fn new(inner: B, held: T) -> Self {
+        Self {
+            inner,
+            held: Some(held),
+        }
+    }
+}
+
+impl<B: http_body::Body, T> http_body::Body for Holding<B, T> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None | Some(Err(_)))) {
+            this.held.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The error for a body that ended or failed before it was complete.

@@ -5,7 +5,10 @@
 //! and every problem is collected, so that one run reports all of them, each
 //! naming its key. Unknown keys are problems too. Command-line flags override
 //! the file's keys before validation, so a bad flag is reported the same way.
-//! `config.example.toml` documents every key with its default.
+//! `config.example.toml` documents every key with its default. The keys of
+//! access control and limits are read in [`access`].
+
+mod access;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,8 +18,12 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::body::{BodyLimits, PayloadMode};
+use crate::client_auth::ClientAuth;
 use crate::credentials::StaticCredentials;
+use crate::limits::HeadLimits;
 use crate::listener::ListenAddr;
+use crate::listener::tls::ListenerTls;
+use crate::policy::AccessPolicy;
 use crate::route::{Addressing, Route, RouteConfig, SignatureVersion};
 use crate::upstream::{Timeouts, TlsSettings, Upstream};
 use crate::uri::PlusInPath;
@@ -77,6 +84,22 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "ca_file",
     "client_cert",
     "client_key",
+    "allowed_clients",
+    "client_token",
+    "client_token_file",
+    "tls_cert",
+    "tls_key",
+    "tls_client_ca",
+    "max_header_count",
+    "max_header_bytes",
+    "max_uri_length",
+    "max_connections",
+    "max_requests",
+    "max_body_size",
+    "methods",
+    "read_only",
+    "buckets",
+    "key_prefixes",
     "credentials",
 ];
 
@@ -88,6 +111,11 @@ const ROUTE_KEYS: &[&str] = &[
     "region",
     "payload",
     "addressing",
+    "methods",
+    "read_only",
+    "buckets",
+    "key_prefixes",
+    "max_body_size",
 ];
 
 /// The keys of the `[credentials]` table.
@@ -113,6 +141,20 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// `Origin` values accepted; none by default.
     pub allowed_origins: Vec<String>,
+    /// The client networks and token of a listener beyond loopback.
+    pub client_auth: ClientAuth,
+    /// TLS on the listener, with client certificates when configured.
+    pub listener_tls: Option<ListenerTls>,
+    /// The limits on a request's head.
+    pub head_limits: HeadLimits,
+    /// The most client connections at once.
+    pub max_connections: usize,
+    /// The most requests in flight at once.
+    pub max_requests: usize,
+    /// What the default route allows; other routes inherit it.
+    pub policy: AccessPolicy,
+    /// The largest request body of the default route; others inherit it.
+    pub max_body_size: Option<u64>,
     /// The gateway; `None` means the embedded demo upstream.
     pub upstream: Option<Upstream>,
     /// The signature version of the default route.
@@ -226,17 +268,21 @@ impl Config {
     /// the default route's gateway (the config's, or the demo's).
     pub fn routes_for(&self, upstream: &Upstream) -> Vec<Route> {
         let default = Route {
+            name: "default".to_owned(),
             prefix: String::new(),
             upstream: upstream.clone(),
             signature: self.signature,
             region: self.region.clone(),
             payload: self.payload,
             addressing: self.addressing,
+            policy: self.policy.clone(),
+            max_body_size: self.max_body_size,
         };
         let mut routes: Vec<Route> = self
             .routes
             .iter()
-            .map(|config| Route::inherit(config, &default))
+            .enumerate()
+            .map(|(index, config)| Route::inherit(index, config, &default))
             .collect();
         routes.push(default);
         if self.unsigned_over_tls {
@@ -313,15 +359,25 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
     let allow_remote = problems
         .take::<bool>(&mut table, "allow_remote")
         .unwrap_or(false);
-    if let Some(listen) = &listen
-        && !listen.is_local()
-        && !allow_remote
-    {
-        problems.push(format!(
-            "listen: {listen} is not a loopback address; anyone who reaches it could use \
-             the proxy's credentials (pass --allow-remote to accept that)"
-        ));
+    let client_auth = access::client_auth(&mut table, &mut problems);
+    let listener_tls = access::listener_tls(&mut table, &mut problems);
+    if let Some(listen) = &listen {
+        access::check_remote(
+            listen,
+            allow_remote,
+            &client_auth,
+            listener_tls.as_ref(),
+            &mut problems,
+        );
     }
+    let (head_limits, max_connections, max_requests) = access::limits(&mut table, &mut problems);
+    let policy_keys = access::policy_keys(&mut table, &mut problems, "");
+    let policy = AccessPolicy {
+        methods: policy_keys.methods,
+        read_only: policy_keys.read_only.unwrap_or(false),
+        buckets: policy_keys.buckets,
+        key_prefixes: policy_keys.key_prefixes,
+    };
 
     let admin_listen = problems
         .take::<String>(&mut table, "admin_listen")
@@ -413,6 +469,13 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         allow_remote,
         allowed_hosts,
         allowed_origins,
+        client_auth,
+        listener_tls,
+        head_limits,
+        max_connections,
+        max_requests,
+        policy,
+        max_body_size: policy_keys.max_body_size,
         upstream,
         signature,
         region,
@@ -509,15 +572,25 @@ fn route(index: usize, mut table: toml::Table, problems: &mut Problems) -> Optio
     let addressing = problems
         .take::<String>(&mut table, "addressing")
         .and_then(|text| problems.check(&key("addressing"), text.parse::<Addressing>()));
+    let label = format!("{name}.");
+    let policy = access::policy_keys(&mut table, problems, &label);
     match prefix {
-        Some(prefix) if prefix.starts_with('/') => Some(RouteConfig {
-            prefix,
-            upstream,
-            signature,
-            region,
-            payload,
-            addressing,
-        }),
+        Some(prefix) if prefix.starts_with('/') => {
+            access::check_internal_route(&prefix, &policy, &label, problems);
+            Some(RouteConfig {
+                prefix,
+                upstream,
+                signature,
+                region,
+                payload,
+                addressing,
+                methods: policy.methods,
+                read_only: policy.read_only,
+                buckets: policy.buckets,
+                key_prefixes: policy.key_prefixes,
+                max_body_size: policy.max_body_size,
+            })
+        }
         Some(prefix) => {
             problems.push(format!("{}: '{prefix}' must start with '/'", key("prefix")));
             None
@@ -778,8 +851,94 @@ mod tests {
     fn remote_listen_needs_allow_remote() {
         let found = problems("listen = \"0.0.0.0:7070\"");
         assert!(found[0].contains("not a loopback address"), "{found:?}");
-        let config = parse("listen = \"0.0.0.0:7070\"\nallow_remote = true").unwrap();
+        let found = problems("listen = \"0.0.0.0:7070\"\nallow_remote = true");
+        assert!(
+            found.iter().any(|p| p.starts_with("allowed_clients:")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|p| p.starts_with("client_token:")),
+            "{found:?}"
+        );
+        let config = parse(
+            "listen = \"0.0.0.0:7070\"\nallow_remote = true\n\
+             allowed_clients = [\"10.1.0.0/16\", \"192.0.2.10\"]\n\
+             client_token = \"0123456789abcdef-token\"",
+        )
+        .unwrap();
         assert!(config.allow_remote);
+        assert!(config.client_auth.admits("10.1.200.3".parse().unwrap()));
+        assert!(config.client_auth.admits("192.0.2.10".parse().unwrap()));
+        assert!(!config.client_auth.admits("192.0.2.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn token_problems_never_quote_the_token() {
+        let found = problems("client_token = \"tiny-secret\"");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("client_token: is shorter"),
+            "{found:?}"
+        );
+        assert!(!found[0].contains("tiny-secret"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "a-long-enough-shared-token\n").unwrap();
+        let config = parse(&format!("client_token_file = \"{}\"", file.display())).unwrap();
+        assert!(config.client_auth.token.is_some());
+        let found = problems(&format!(
+            "client_token_file = \"{}\"\nclient_token = \"a-long-enough-shared-token\"",
+            file.display()
+        ));
+        assert!(found[0].contains("not both"), "{found:?}");
+    }
+
+    #[test]
+    fn policy_keys_are_read_and_inherited_by_routes() {
+        let config = parse(
+            "read_only = true\nbuckets = [\"logs\"]\nmax_body_size = \"1MiB\"\n\
+             [[route]]\nprefix = \"/_/backbeat/api/\"\nsignature = \"v2\"\n\
+             [[route]]\nprefix = \"/upload/\"\nmethods = [\"put\", \"POST\"]\n\
+             read_only = false\nbuckets = [\"upload\"]\nkey_prefixes = [\"in/\"]",
+        )
+        .unwrap();
+        let routes = config.routes_for(&Upstream::parse("http://127.0.0.1:9000").unwrap());
+        let [backbeat, upload, default] = &routes[..] else {
+            panic!("{routes:?}");
+        };
+        assert!(backbeat.policy.read_only && backbeat.is_internal());
+        assert_eq!(
+            upload.policy.methods,
+            Some(vec![http::Method::PUT, http::Method::POST])
+        );
+        assert!(!upload.policy.read_only);
+        assert_eq!(upload.policy.key_prefixes, Some(vec!["in/".to_owned()]));
+        assert_eq!(upload.max_body_size, Some(1024 * 1024));
+        assert_eq!(default.policy.buckets, Some(vec!["logs".to_owned()]));
+        assert_eq!(default.name, "default");
+    }
+
+    #[test]
+    fn policy_and_limit_problems_name_their_key() {
+        let found = problems(
+            "methods = [\"TRACE\"]\nmax_header_count = 5\nmax_uri_length = \"1MiB\"\n\
+             tls_client_ca = \"/ca.pem\"\n\
+             [[route]]\nprefix = \"/_/backbeat/\"\nbuckets = [\"b\"]\n\
+             [[route]]\nprefix = \"/x/\"\nmax_body_size = \"lots\"",
+        );
+        for start in [
+            "methods:",
+            "max_header_count:",
+            "max_uri_length:",
+            "tls_client_ca:",
+            "route[0].buckets:",
+            "route[1].max_body_size:",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(start)),
+                "{start} in {found:?}"
+            );
+        }
     }
 
     #[test]
@@ -829,6 +988,11 @@ mod tests {
         assert_eq!(from_example.plus_in_path, defaults.plus_in_path);
         assert_eq!(from_example.body, defaults.body);
         assert_eq!(from_example.timeouts, defaults.timeouts);
+        assert_eq!(from_example.head_limits, defaults.head_limits);
+        assert_eq!(from_example.max_connections, defaults.max_connections);
+        assert_eq!(from_example.max_requests, defaults.max_requests);
+        assert_eq!(from_example.policy, defaults.policy);
+        assert_eq!(from_example.client_auth, defaults.client_auth);
         for key in TOP_LEVEL_KEYS.iter().chain(CREDENTIAL_KEYS.iter()) {
             let documented = example.lines().any(|line| {
                 line.trim_start_matches(['#', ' '])

@@ -56,6 +56,28 @@ pub enum ErrorKind {
     SpoolFailed,
     /// The proxy's credentials expired and were not renewed.
     CredentialsExpired,
+    /// The client's address is outside `allowed_clients`.
+    ClientNotAllowed,
+    /// The request lacks the proxy's token (`X-Proxy-Token`).
+    TokenRequired,
+    /// The request's token is not the proxy's.
+    TokenInvalid,
+    /// The route's `methods` or `read_only` forbid the method.
+    AccessDenied,
+    /// The route's `buckets` do not include the request's bucket.
+    BucketForbidden,
+    /// The route's `key_prefixes` do not cover the request's key.
+    KeyForbidden,
+    /// A Zenko internal API (`/_/`) that no route was configured for.
+    InternalApiRefused,
+    /// The request's headers are too many or too large.
+    HeadersTooLarge,
+    /// The request's framing is ambiguous (request smuggling shapes).
+    AmbiguousFraming,
+    /// The proxy has as many connections as it accepts.
+    TooManyConnections,
+    /// The proxy has as many requests in flight as it accepts.
+    TooManyRequests,
 }
 
 /// An error answered by the proxy itself.
@@ -63,6 +85,7 @@ pub enum ErrorKind {
 pub struct ProxyError {
     kind: ErrorKind,
     message: String,
+    rule: Option<String>,
 }
 
 // === impl ErrorKind ===
@@ -71,9 +94,10 @@ impl ErrorKind {
     /// The HTTP status this kind is answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRequest | Self::DuplicateQueryKey | Self::IncompleteBody => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRequest
+            | Self::DuplicateQueryKey
+            | Self::IncompleteBody
+            | Self::AmbiguousFraming => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
@@ -81,13 +105,23 @@ impl ErrorKind {
             Self::ForbiddenOrigin
             | Self::CrossSiteRequest
             | Self::ForbiddenHost
-            | Self::CorsPreflight => StatusCode::FORBIDDEN,
+            | Self::CorsPreflight
+            | Self::ClientNotAllowed
+            | Self::TokenRequired
+            | Self::TokenInvalid
+            | Self::AccessDenied
+            | Self::BucketForbidden
+            | Self::KeyForbidden
+            | Self::InternalApiRefused => StatusCode::FORBIDDEN,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedBodyEncoding => StatusCode::NOT_IMPLEMENTED,
             Self::UpstreamUnreachable | Self::UpstreamBroken => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::SigningFailed | Self::SpoolFailed => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::CredentialsExpired => StatusCode::SERVICE_UNAVAILABLE,
+            Self::CredentialsExpired | Self::TooManyConnections | Self::TooManyRequests => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -113,6 +147,17 @@ impl ErrorKind {
             Self::SigningFailed => "ProxySigningFailed",
             Self::SpoolFailed => "ProxySpoolFailed",
             Self::CredentialsExpired => "ProxyCredentialsExpired",
+            Self::ClientNotAllowed => "ProxyClientNotAllowed",
+            Self::TokenRequired => "ProxyTokenRequired",
+            Self::TokenInvalid => "ProxyTokenInvalid",
+            Self::AccessDenied => "ProxyAccessDenied",
+            Self::BucketForbidden => "ProxyBucketForbidden",
+            Self::KeyForbidden => "ProxyKeyForbidden",
+            Self::InternalApiRefused => "ProxyInternalApiRefused",
+            Self::HeadersTooLarge => "ProxyHeadersTooLarge",
+            Self::AmbiguousFraming => "ProxyAmbiguousFraming",
+            Self::TooManyConnections => "ProxyTooManyConnections",
+            Self::TooManyRequests => "ProxyTooManyRequests",
         }
     }
 }
@@ -128,7 +173,20 @@ impl ProxyError {
         Self {
             kind,
             message: message.into(),
+            rule: None,
         }
+    }
+
+    /// The same error, naming the config rule that refused the request
+    /// (`route[1].read_only`); the rule is logged and shown to the client.
+    pub fn with_rule(mut self, rule: impl Into<String>) -> Self {
+        self.rule = Some(rule.into());
+        self
+    }
+
+    /// The config rule that refused the request, if one did.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
     }
 
     /// What went wrong.
@@ -143,11 +201,15 @@ impl ProxyError {
 
     /// The XML body of this error, as S3 writes its own errors.
     pub fn to_xml(&self, request_id: &str) -> String {
+        let message = match &self.rule {
+            Some(rule) => format!("{} (rule {rule})", self.message),
+            None => self.message.clone(),
+        };
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>\n",
             self.kind.code(),
-            xml_escape(&self.message),
+            xml_escape(&message),
             xml_escape(request_id),
         )
     }
@@ -168,6 +230,12 @@ impl ProxyError {
         );
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         headers.insert("x-proxy-error", HeaderValue::from_static(self.kind.code()));
+        if matches!(
+            self.kind,
+            ErrorKind::TooManyConnections | ErrorKind::TooManyRequests
+        ) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -212,7 +280,7 @@ fn xml_escape(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL_KINDS: [(ErrorKind, u16); 19] = [
+    const ALL_KINDS: [(ErrorKind, u16); 30] = [
         (ErrorKind::InvalidRequest, 400),
         (ErrorKind::DuplicateQueryKey, 400),
         (ErrorKind::MethodNotAllowed, 405),
@@ -232,6 +300,17 @@ mod tests {
         (ErrorKind::SigningFailed, 500),
         (ErrorKind::SpoolFailed, 500),
         (ErrorKind::CredentialsExpired, 503),
+        (ErrorKind::ClientNotAllowed, 403),
+        (ErrorKind::TokenRequired, 403),
+        (ErrorKind::TokenInvalid, 403),
+        (ErrorKind::AccessDenied, 403),
+        (ErrorKind::BucketForbidden, 403),
+        (ErrorKind::KeyForbidden, 403),
+        (ErrorKind::InternalApiRefused, 403),
+        (ErrorKind::HeadersTooLarge, 431),
+        (ErrorKind::AmbiguousFraming, 400),
+        (ErrorKind::TooManyConnections, 503),
+        (ErrorKind::TooManyRequests, 503),
     ];
 
     #[test]

@@ -10,17 +10,23 @@
 //!   CORS preflight (`OPTIONS`);
 //! - DNS rebinding: a `Host` that is not a loopback name or address, the
 //!   listen address, or one of `allowed_hosts`;
+//! - a client without the proxy's token, when one is configured (see
+//!   [`crate::client_auth`]; client addresses are checked per connection);
+//! - request smuggling shapes: two `Content-Length` headers, or one beside
+//!   `Transfer-Encoding`, or `chunked` given twice (hyper itself refuses
+//!   obsolete line folding and differing lengths);
 //! - methods S3 does not use (`TRACE`, `CONNECT`, unknown ones), and an
 //!   `Expect` other than `100-continue`.
 //!
-//! Not here yet: client address allowlists, tokens, per-route access
-//! policies and limits; a non-loopback listener only needs `allow_remote`.
+//! What each route allows is [`crate::policy`]'s; sizes are
+//! [`crate::limits`]'.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::request::Parts;
 use http::{HeaderMap, Method, header};
 
+use crate::client_auth::ClientAuth;
 use crate::error::{ErrorKind, ProxyError};
 
 /// Who may ask the proxy to sign.
@@ -32,6 +38,8 @@ pub struct Guard {
     pub allowed_hosts: Vec<String>,
     /// `Origin` values accepted (`scheme://host[:port]`), exactly.
     pub allowed_origins: Vec<String>,
+    /// The token clients must show, if any.
+    pub client_auth: ClientAuth,
 }
 
 // === impl Guard ===
@@ -40,10 +48,12 @@ impl Guard {
     /// Refuses `parts` when a rule forbids it.
     pub fn check(&self, parts: &Parts) -> Result<(), ProxyError> {
         check_method(&parts.method)?;
+        check_framing(&parts.headers)?;
         check_expect(&parts.headers)?;
         self.check_origin(&parts.headers)?;
         check_fetch_site(&parts.headers)?;
-        self.check_host(parts)
+        self.check_host(parts)?;
+        self.client_auth.check_token(&parts.headers)
     }
 
     fn check_origin(&self, headers: &HeaderMap) -> Result<(), ProxyError> {
@@ -123,6 +133,33 @@ fn check_method(method: &Method) -> Result<(), ProxyError> {
     ))
 }
 
+/// Refuses a body whose length two parts of the chain could read apart.
+fn check_framing(headers: &HeaderMap) -> Result<(), ProxyError> {
+    let ambiguous = |why: &str| {
+        Err(ProxyError::new(
+            ErrorKind::AmbiguousFraming,
+            format!("the request's framing is ambiguous: {why}"),
+        ))
+    };
+    let lengths = headers.get_all(header::CONTENT_LENGTH).iter().count();
+    if lengths > 1 {
+        return ambiguous("more than one Content-Length");
+    }
+    let codings = headers.get_all(header::TRANSFER_ENCODING);
+    if lengths == 1 && codings.iter().next().is_some() {
+        return ambiguous("both Content-Length and Transfer-Encoding");
+    }
+    let chunked = codings
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+        .count();
+    if chunked > 1 {
+        return ambiguous("Transfer-Encoding names chunked more than once");
+    }
+    Ok(())
+}
+
 fn check_expect(headers: &HeaderMap) -> Result<(), ProxyError> {
     match headers.get(header::EXPECT) {
         Some(value) if !value.as_bytes().eq_ignore_ascii_case(b"100-continue") => {
@@ -180,6 +217,7 @@ mod tests {
             listen: Some("127.0.0.1:7070".parse().unwrap()),
             allowed_hosts: vec!["proxy.internal".into()],
             allowed_origins: vec!["http://console.internal".into()],
+            client_auth: ClientAuth::default(),
         }
     }
 
@@ -250,6 +288,44 @@ mod tests {
             refusal("PUT", &[("expect", "201-maybe")]),
             Some(ErrorKind::ExpectationFailed)
         );
+    }
+
+    #[test]
+    fn smuggling_shapes_are_refused() {
+        let refused = Some(ErrorKind::AmbiguousFraming);
+        let both = [("content-length", "5"), ("transfer-encoding", "chunked")];
+        assert_eq!(refusal("PUT", &both), refused);
+        let twice = [("content-length", "5"), ("content-length", "5")];
+        assert_eq!(refusal("PUT", &twice), refused);
+        let chunked_twice = [("transfer-encoding", "chunked, Chunked")];
+        assert_eq!(refusal("PUT", &chunked_twice), refused);
+        let two_headers = [
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "chunked"),
+        ];
+        assert_eq!(refusal("PUT", &two_headers), refused);
+        assert_eq!(refusal("PUT", &[("content-length", "5")]), None);
+        assert_eq!(refusal("PUT", &[("transfer-encoding", "chunked")]), None);
+    }
+
+    #[test]
+    fn a_configured_token_is_required() {
+        let guard = Guard {
+            client_auth: ClientAuth {
+                allowed_clients: Vec::new(),
+                token: Some(crate::client_auth::Token::new("a-long-enough-shared-token").unwrap()),
+            },
+            ..guard()
+        };
+        let refused = |headers: &[(&str, &str)]| {
+            guard
+                .check(&request("GET", headers))
+                .err()
+                .map(|e| e.kind())
+        };
+        assert_eq!(refused(&[]), Some(ErrorKind::TokenRequired));
+        let token = [("x-proxy-token", "a-long-enough-shared-token")];
+        assert_eq!(refused(&token), None);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Where the proxy listens: a TCP address (loopback by default) or a unix
 //! domain socket (`unix:/path`, created with mode 0600 so that only its
-//! owner can ask the proxy to sign).
+//! owner can ask the proxy to sign). TCP listeners beyond loopback may
+//! speak TLS ([`tls`]).
+
+pub mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -28,8 +31,8 @@ pub enum Listener {
 
 /// An accepted connection.
 pub enum Connection {
-    /// Over TCP.
-    Tcp(TcpStream),
+    /// Over TCP, from this peer.
+    Tcp(TcpStream, SocketAddr),
     /// Over a unix socket.
     Unix(UnixStream),
 }
@@ -106,9 +109,9 @@ impl Listener {
     pub async fn accept(&self) -> std::io::Result<Connection> {
         match self {
             Self::Tcp(listener) => {
-                let (stream, _) = listener.accept().await?;
+                let (stream, peer) = listener.accept().await?;
                 let _ = stream.set_nodelay(true);
-                Ok(Connection::Tcp(stream))
+                Ok(Connection::Tcp(stream, peer))
             }
             Self::Unix(listener, _) => listener.accept().await.map(|(s, _)| Connection::Unix(s)),
         }

@@ -1,7 +1,8 @@
 //! The request path: from the client's request to the gateway's answer.
 //!
-//! For each request, in order: read the target (strict path and query),
-//! refuse what cannot be signed, prepare the body for its payload mode,
+//! For each request, in order: check the limits and the guard, read the
+//! target (strict path and query), pick the route and check its access
+//! policy, prepare the body for its payload mode,
 //! rewrite the headers for the gateway, sign, send, and stream the answer
 //! back. A failure on the way is answered by the proxy as XML
 //! ([`crate::error`]); an answer of the gateway, error or not, passes
@@ -29,6 +30,7 @@ use crate::clock::{Answer, GatewayClock};
 use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::guard::Guard;
+use crate::limits::{HeadLimits, InFlight};
 use crate::rewrite::{self, Target};
 use crate::route::{Addressing, Route, SignatureVersion};
 use crate::sign::v2::V2Signer;
@@ -50,11 +52,17 @@ pub struct ProxySettings {
     pub body: BodyLimits,
     /// The longest silence allowed inside a request or response body.
     pub idle_timeout: Duration,
+    /// The limits on a request's head.
+    pub head_limits: HeadLimits,
+    /// The most requests in flight at once.
+    pub max_requests: usize,
 }
 
 /// The signing proxy: one per process, shared by every connection.
 pub struct Proxy {
     guard: Guard,
+    head_limits: HeadLimits,
+    requests: InFlight,
     clock: GatewayClock,
     /// The routes with their signers; swapped whole when credentials
     /// rotate, so a request signs with one set from start to end.
@@ -97,6 +105,8 @@ impl Proxy {
         let routes = Generation::new(&settings.routes, credentials);
         Arc::new(Self {
             guard: settings.guard,
+            head_limits: settings.head_limits,
+            requests: InFlight::new(settings.max_requests),
             clock: GatewayClock::default(),
             routes: ArcSwap::from_pointee(routes),
             route_settings: settings.routes,
@@ -113,13 +123,45 @@ impl Proxy {
     where
         B: ClientBody,
     {
+        self.answer(request, None).await
+    }
+
+    /// Answers a request of a connection the server refused with `error`,
+    /// logged as any other request.
+    pub async fn refuse<B>(&self, request: Request<B>, error: ProxyError) -> Response<ResponseBody>
+    where
+        B: ClientBody,
+    {
+        self.answer(request, Some(error)).await
+    }
+
+    async fn answer<B>(
+        &self,
+        request: Request<B>,
+        refusal: Option<ProxyError>,
+    ) -> Response<ResponseBody>
+    where
+        B: ClientBody,
+    {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let bytes_in = request.body().size_hint().exact().unwrap_or(0);
         let request_id = self.request_ids.next();
 
-        let response = match self.forward(request).await {
+        let permit = self.requests.try_enter();
+        let outcome = match (refusal, &permit) {
+            (Some(error), _) => Err(error),
+            (None, None) => Err(ProxyError::new(
+                ErrorKind::TooManyRequests,
+                format!(
+                    "the proxy already has {} requests in flight (max_requests)",
+                    self.requests.limit()
+                ),
+            )),
+            (None, Some(_)) => self.forward(request).await,
+        };
+        let response = match outcome {
             Ok(response) => response,
             Err(error) => {
                 if error.kind() == ErrorKind::SigningFailed {
@@ -147,7 +189,10 @@ impl Proxy {
             request_id,
             started,
         };
-        response.map(|body| LoggedBody::new(body, record).boxed_unsync())
+        response.map(|body| {
+            let body = body::Holding::new(body, permit);
+            LoggedBody::new(body, record).boxed_unsync()
+        })
     }
 
     async fn forward<B: ClientBody>(
@@ -155,6 +200,7 @@ impl Proxy {
         request: Request<B>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let (mut client_parts, client_body) = request.into_parts();
+        self.head_limits.check(&client_parts)?;
         self.guard.check(&client_parts)?;
         let target = Target::from_client(&client_parts, self.plus_in_path)?;
         let framing = body::client_framing(&mut client_parts.headers)?;
@@ -165,10 +211,24 @@ impl Proxy {
             IdleTimeout::new(client_body, self.idle_timeout).boxed_unsync()
         };
         let route = self.route_for(&target.path)?;
+        let settings = &route.route;
+        let method = &client_parts.method;
+        let internal = settings.is_internal();
+        settings
+            .policy
+            .check(&settings.name, internal, method, &target)?;
 
-        let streamable = target.is_object_upload(&client_parts.method);
+        let streamable = target.is_object_upload(method);
         let mode = route.body_mode();
-        let prepared = body::prepare(client_body, mode, streamable, &self.body_limits).await?;
+        if let (Some(limit), Some(length)) =
+            (settings.max_body_size, client_body.size_hint().exact())
+            && length > limit
+        {
+            let rule = format!("{}.max_body_size", settings.name);
+            return Err(body::too_large(limit).with_rule(rule));
+        }
+        let limits = self.body_limits.capped(settings.max_body_size);
+        let prepared = body::prepare(client_body, mode, streamable, &limits).await?;
         let upstream = &route.route.upstream;
         let addressing = route.route.addressing;
         let mut parts =
@@ -350,10 +410,13 @@ fn into_client_response(
     Ok(Response::from_parts(parts, body::forwarded(body)))
 }
 
-/// Logs a failure once: the client's faults at debug, the others at warn.
+/// Logs a failure once: a refusal by a configured rule at info, with the
+/// rule; the client's other faults at debug; the others at warn.
 fn log_refusal(error: &ProxyError, method: &http::Method, path: &str) {
     let status = error.kind().status();
-    if status.is_client_error() {
+    if let Some(rule) = error.rule() {
+        tracing::info!(%method, %path, code = error.kind().code(), rule, "refused: {}", error.message());
+    } else if status.is_client_error() {
         tracing::debug!(%method, %path, code = error.kind().code(), "refused: {}", error.message());
     } else {
         tracing::warn!(%method, %path, code = error.kind().code(), "failed: {}", error.message());

@@ -47,9 +47,10 @@ pub fn spawn(
     proxy: Arc<Proxy>,
     from: &CredentialSource,
     expires: Option<SystemTime>,
+    hangup: HangupSignal,
 ) -> AbortOnDrop {
     if *from == CredentialSource::Demo {
-        return AbortOnDrop(tokio::spawn(log_hangups()));
+        return AbortOnDrop(tokio::spawn(log_hangups(hangup.0)));
     }
     let watched = watched_file(&source, from);
     let seen = watched.as_deref().and_then(modified);
@@ -60,7 +61,18 @@ pub fn spawn(
         seen,
         refresh_at: expires.map(refresh_time),
     };
-    AbortOnDrop(tokio::spawn(reloader.run()))
+    AbortOnDrop(tokio::spawn(reloader.run(hangup.0)))
+}
+
+/// SIGHUP, caught from the moment this is made (before, it would end the
+/// process): made before the proxy says it listens.
+pub struct HangupSignal(Hangup);
+
+impl HangupSignal {
+    /// Starts catching SIGHUP.
+    pub fn catch() -> Self {
+        Self(hangup_signal())
+    }
 }
 
 /// Aborts a background task when dropped.
@@ -82,8 +94,7 @@ impl Drop for AbortOnDrop {
 // === impl Reloader ===
 
 impl Reloader {
-    async fn run(mut self) {
-        let mut hangup = hangup_signal();
+    async fn run(mut self, mut hangup: Hangup) {
         loop {
             tokio::select! {
                 Some(()) = recv(&mut hangup) => self.reload("SIGHUP"),
@@ -142,8 +153,7 @@ impl Reloader {
     }
 }
 
-async fn log_hangups() {
-    let mut hangup = hangup_signal();
+async fn log_hangups(mut hangup: Hangup) {
     while recv(&mut hangup).await.is_some() {
         tracing::info!("SIGHUP received: the demo's credentials are not reloaded");
     }

@@ -11,7 +11,8 @@
 //! `proxy_path` override, and `X-Forwarded-*` (a client could claim another
 //! source address with them). `X-Amz-Decoded-Content-Length` and
 //! `X-Amz-Trailer` describe an aws-chunked body, which the proxy never
-//! forwards as such. `Content-Length` is set to the length of the
+//! forwards as such. The proxy's own `X-Proxy-Token` is removed too.
+//! `Content-Length` is set to the length of the
 //! body actually sent.
 //!
 //! Towards the client: hop-by-hop headers of the gateway's answer are
@@ -43,7 +44,7 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// Client headers that must never reach the gateway.
-const REMOVED_FROM_CLIENT: [&str; 11] = [
+const REMOVED_FROM_CLIENT: [&str; 12] = [
     "host",
     "expect",
     "upgrade",
@@ -55,6 +56,7 @@ const REMOVED_FROM_CLIENT: [&str; 11] = [
     "proxy_path",
     "x-amz-decoded-content-length",
     "x-amz-trailer",
+    crate::client_auth::TOKEN_HEADER,
 ];
 
 /// Where the client's request goes: the strict path and the parsed query.

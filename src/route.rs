@@ -7,10 +7,14 @@
 //! take the top-level values. The typical use: S3 data on V4, and
 //! `/_/backbeat/api/` on V2 to the same gateway, since Backbeat's own
 //! clients sign with V2.
+//!
+//! A route also carries its access policy ([`crate::policy`]) and its
+//! largest body; those inherit the top-level values the same way.
 
 use std::str::FromStr;
 
 use crate::body::PayloadMode;
+use crate::policy::{AccessPolicy, INTERNAL_PREFIX};
 use crate::upstream::Upstream;
 
 /// The signature a route signs with.
@@ -49,11 +53,23 @@ pub struct RouteConfig {
     pub payload: Option<PayloadMode>,
     /// How the gateway is told the bucket.
     pub addressing: Option<Addressing>,
+    /// The methods allowed.
+    pub methods: Option<Vec<http::Method>>,
+    /// Whether only GET and HEAD are allowed.
+    pub read_only: Option<bool>,
+    /// The buckets allowed.
+    pub buckets: Option<Vec<String>>,
+    /// The key prefixes allowed.
+    pub key_prefixes: Option<Vec<String>>,
+    /// The largest request body, in bytes.
+    pub max_body_size: Option<u64>,
 }
 
 /// A route with every setting decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The route's name in the config: `route[0]`, …, or `default`.
+    pub name: String,
     /// The path prefix; empty for the default route.
     pub prefix: String,
     /// The gateway.
@@ -66,6 +82,11 @@ pub struct Route {
     pub payload: PayloadMode,
     /// How the gateway is told the bucket.
     pub addressing: Addressing,
+    /// What the route lets clients do.
+    pub policy: AccessPolicy,
+    /// The largest request body, in bytes; `None` for no limit but the
+    /// spool's.
+    pub max_body_size: Option<u64>,
 }
 
 // === impl Addressing ===
@@ -119,9 +140,26 @@ impl SignatureVersion {
 // === impl Route ===
 
 impl Route {
-    /// `config` with its missing settings taken from `default`.
-    pub fn inherit(config: &RouteConfig, default: &Route) -> Self {
+    /// `config`, the route at `index`, with its missing settings taken
+    /// from `default`.
+    pub fn inherit(index: usize, config: &RouteConfig, default: &Route) -> Self {
+        let policy = AccessPolicy {
+            methods: config
+                .methods
+                .clone()
+                .or_else(|| default.policy.methods.clone()),
+            read_only: config.read_only.unwrap_or(default.policy.read_only),
+            buckets: config
+                .buckets
+                .clone()
+                .or_else(|| default.policy.buckets.clone()),
+            key_prefixes: config
+                .key_prefixes
+                .clone()
+                .or_else(|| default.policy.key_prefixes.clone()),
+        };
         Self {
+            name: format!("route[{index}]"),
             prefix: config.prefix.clone(),
             upstream: config
                 .upstream
@@ -134,12 +172,20 @@ impl Route {
                 .unwrap_or_else(|| default.region.clone()),
             payload: config.payload.unwrap_or(default.payload),
             addressing: config.addressing.unwrap_or(default.addressing),
+            policy,
+            max_body_size: config.max_body_size.or(default.max_body_size),
         }
     }
 
     /// Whether this route serves `path`.
     pub fn matches(&self, path: &str) -> bool {
         path.starts_with(&self.prefix)
+    }
+
+    /// Whether this route was configured for Zenko's internal APIs (`/_/`),
+    /// which no other route signs for.
+    pub fn is_internal(&self) -> bool {
+        self.prefix.starts_with(INTERNAL_PREFIX)
     }
 }
 
@@ -149,12 +195,18 @@ mod tests {
 
     fn default_route() -> Route {
         Route {
+            name: "default".into(),
             prefix: String::new(),
             upstream: Upstream::parse("http://127.0.0.1:9000").unwrap(),
             signature: SignatureVersion::V4,
             region: "us-east-1".into(),
             payload: PayloadMode::Auto,
             addressing: Addressing::Path,
+            policy: AccessPolicy {
+                read_only: true,
+                ..AccessPolicy::default()
+            },
+            max_body_size: Some(1024),
         }
     }
 
@@ -167,8 +219,18 @@ mod tests {
             region: None,
             payload: None,
             addressing: None,
+            methods: None,
+            read_only: None,
+            buckets: Some(vec!["logs".into()]),
+            key_prefixes: None,
+            max_body_size: None,
         };
-        let route = Route::inherit(&config, &default_route());
+        let route = Route::inherit(1, &config, &default_route());
+        assert_eq!(route.name, "route[1]");
+        assert!(route.is_internal());
+        assert!(route.policy.read_only);
+        assert_eq!(route.policy.buckets, Some(vec!["logs".to_owned()]));
+        assert_eq!(route.max_body_size, Some(1024));
         assert_eq!(route.signature, SignatureVersion::V2);
         assert_eq!(route.upstream.authority(), "127.0.0.1:9000");
         assert_eq!(route.region, "us-east-1");

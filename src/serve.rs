@@ -12,10 +12,12 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::credentials::{self, CredentialSource, Credentials, CredentialsError, Environment};
 use crate::guard::Guard;
+use crate::limits::InFlight;
+use crate::listener::tls::ListenerTls;
 use crate::listener::{ListenAddr, Listener};
 use crate::proxy::{Proxy, ProxySettings};
-use crate::reload::{self, ReloadSource};
-use crate::server;
+use crate::reload::{self, HangupSignal, ReloadSource};
+use crate::server::{self, ServerSettings};
 use crate::upstream::{TlsError, Upstream, UpstreamClient};
 
 /// Why the proxy cannot start.
@@ -55,7 +57,8 @@ pub struct Service {
     credential_source: CredentialSource,
     credential_expiry: Option<std::time::SystemTime>,
     reload: ReloadSource,
-    drain_timeout: std::time::Duration,
+    hangup: HangupSignal,
+    server: ServerSettings,
     proxy: Arc<Proxy>,
     local_addr: ListenAddr,
     upstream: Upstream,
@@ -121,12 +124,27 @@ impl Service {
                 listen: tcp_addr,
                 allowed_hosts: config.allowed_hosts.clone(),
                 allowed_origins: config.allowed_origins.clone(),
+                client_auth: config.client_auth.clone(),
             },
             routes,
             plus_in_path: config.plus_in_path,
             body: config.body.clone(),
             idle_timeout: config.idle_timeout,
+            head_limits: config.head_limits,
+            max_requests: config.max_requests,
         };
+        let server = ServerSettings {
+            head_limits: config.head_limits,
+            client_auth: config.client_auth.clone(),
+            tls: config
+                .listener_tls
+                .as_ref()
+                .map(ListenerTls::acceptor)
+                .transpose()?,
+            connections: InFlight::new(config.max_connections),
+            drain_timeout: config.drain_timeout,
+        };
+        warn_if_token_in_clear(&config, &local_addr);
         for route in settings
             .routes
             .iter()
@@ -141,6 +159,7 @@ impl Service {
             );
         }
         let proxy = Proxy::new(settings, &credentials, client);
+        let hangup = HangupSignal::catch();
         log_startup(&config, &local_addr, &upstream, &credentials, &source);
         Ok(Self {
             listener,
@@ -148,7 +167,8 @@ impl Service {
             credential_source: source,
             credential_expiry: credentials.expires(),
             reload: ReloadSource::default(),
-            drain_timeout: config.drain_timeout,
+            hangup,
+            server,
             proxy,
             local_addr,
             upstream,
@@ -196,8 +216,9 @@ impl Service {
             Arc::clone(&self.proxy),
             &self.credential_source,
             self.credential_expiry,
+            self.hangup,
         );
-        server::run(self.listener, self.proxy, shutdown, self.drain_timeout).await;
+        server::run(self.listener, self.proxy, self.server, shutdown).await;
         drop(self.demo);
         tracing::info!("stopped");
     }
@@ -230,6 +251,17 @@ async fn credentials_and_demo(
         .await
         .map_err(ServeError::Demo)?;
     Ok((credentials, source, Some(demo)))
+}
+
+/// A token sent over plain HTTP beyond loopback can be read on the way.
+fn warn_if_token_in_clear(config: &Config, local_addr: &ListenAddr) {
+    if config.client_auth.token.is_some() && config.listener_tls.is_none() && !local_addr.is_local()
+    {
+        tracing::warn!(
+            listen = %local_addr,
+            "clients send the proxy's token in clear over plain HTTP; set tls_cert and tls_key"
+        );
+    }
 }
 
 fn log_startup(

@@ -1,6 +1,13 @@
 //! The server: accepts connections (TCP or a unix socket, see
-//! [`crate::listener`]) and serves each with the proxy, over HTTP/1.1 or
-//! HTTP/2 (h2c), until asked to stop.
+//! [`crate::listener`]), admits them, and serves each with the proxy, over
+//! HTTP/1.1 or HTTP/2 (h2c, or h2 over TLS), until asked to stop.
+//!
+//! A connection is admitted when the proxy has room for it
+//! (`max_connections`) and its peer is loopback or in `allowed_clients`;
+//! otherwise every request on it is answered with the refusal (503 or 403)
+//! and the connection is closed. On a TLS listener the handshake comes
+//! first, so that even a refusal is never sent in clear. Request heads
+//! with ambiguous framing are refused the same way ([`crate::framing`]).
 //!
 //! On shutdown the listener closes at once, and connections in flight are
 //! asked to finish their current request; after the drain timeout the rest
@@ -8,39 +15,92 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{HeaderValue, header};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_rustls::TlsAcceptor;
 
+use crate::client_auth::ClientAuth;
+use crate::error::{ErrorKind, ProxyError};
+use crate::framing::WatchedIo;
+use crate::limits::{HeadLimits, InFlight};
 use crate::listener::{Connection, Listener};
 use crate::proxy::Proxy;
 
 /// How long a client may take to send a request's headers (slow clients
-/// otherwise hold a connection open for ever).
+/// otherwise hold a connection open for ever); also the longest a TLS
+/// handshake may take.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The largest read buffer of a client connection: bodies arrive in
 /// pieces of up to this size.
 const READ_BUFFER: usize = 512 * 1024;
 
+/// How connections are admitted and served.
+pub struct ServerSettings {
+    /// The limits on a request's head, given to the HTTP parser too.
+    pub head_limits: HeadLimits,
+    /// Which peers may connect.
+    pub client_auth: ClientAuth,
+    /// TLS on the listener, if configured.
+    pub tls: Option<TlsAcceptor>,
+    /// The connections open at once.
+    pub connections: InFlight,
+    /// How long requests in flight may take to finish at shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// What every connection task shares.
+struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    parser_header_count: usize,
+    proxy: Arc<Proxy>,
+    client_auth: ClientAuth,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Why a connection is not served by the proxy.
+#[derive(Clone, Copy)]
+enum Refusal {
+    TooManyConnections(usize),
+    ClientNotAllowed(IpAddr),
+    AmbiguousFraming,
+}
+
 /// Serves connections from `listener` until `shutdown` completes, then
-/// lets requests in flight finish for up to `drain_timeout`.
+/// lets requests in flight finish for up to the drain timeout.
 pub async fn run(
     listener: Listener,
     proxy: Arc<Proxy>,
+    settings: ServerSettings,
     shutdown: impl Future<Output = ()>,
-    drain_timeout: Duration,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_headers(settings.head_limits.parser_header_count())
         .max_buf_size(READ_BUFFER);
+    let header_list = settings.head_limits.max_header_bytes.saturating_mul(2);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(header_list).unwrap_or(u32::MAX));
+    let shared = Arc::new(Shared {
+        builder,
+        parser_header_count: settings.head_limits.parser_header_count(),
+        proxy,
+        client_auth: settings.client_auth,
+        tls: settings.tls,
+    });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 
@@ -57,19 +117,113 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let permit = settings.connections.try_enter();
+        let mut refusal = match permit {
+            Some(_) => None,
+            None => Some(Refusal::TooManyConnections(settings.connections.limit())),
+        };
+        let watcher = graceful.watcher();
         match connection {
-            Connection::Tcp(stream) => serve(&builder, &graceful, &proxy, stream),
-            Connection::Unix(stream) => serve(&builder, &graceful, &proxy, stream),
+            Connection::Tcp(stream, peer) => {
+                if !shared.client_auth.admits(peer.ip()) {
+                    refusal = Some(Refusal::ClientNotAllowed(peer.ip()));
+                }
+                tokio::spawn(Arc::clone(&shared).connection(stream, permit, refusal, watcher));
+            }
+            Connection::Unix(stream) => {
+                tokio::spawn(Arc::clone(&shared).plain(stream, permit, refusal, watcher));
+            }
         }
     }
 
     drop(listener);
     tracing::info!("shutting down; waiting for requests in flight");
-    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+    if tokio::time::timeout(settings.drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("drain timeout passed; closing the remaining connections");
+    }
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// A TCP connection: through the TLS handshake when configured.
+    async fn connection<S>(
+        self: Arc<Self>,
+        stream: S,
+        permit: Option<OwnedSemaphorePermit>,
+        refusal: Option<Refusal>,
+        watcher: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Some(acceptor) = self.tls.clone() else {
+            return self.plain(stream, permit, refusal, watcher).await;
+        };
+        match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.plain(stream, permit, refusal, watcher).await,
+            Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        }
+    }
+
+    /// Serves one connection with the proxy, or with its refusal.
+    async fn plain<S>(
+        self: Arc<Self>,
+        stream: S,
+        permit: Option<OwnedSemaphorePermit>,
+        refusal: Option<Refusal>,
+        watcher: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (stream, ambiguous) = WatchedIo::new(stream, self.parser_header_count);
+        let proxy = Arc::clone(&self.proxy);
+        let service = service_fn(move |request| {
+            let proxy = Arc::clone(&proxy);
+            let refusal = match refusal {
+                None if ambiguous.is_set() => Some(Refusal::AmbiguousFraming),
+                other => other,
+            };
+            async move {
+                let response = match refusal {
+                    None => proxy.handle(request).await,
+                    Some(refusal) => {
+                        let mut response = proxy.refuse(request, refusal.error()).await;
+                        let close = HeaderValue::from_static("close");
+                        response.headers_mut().insert(header::CONNECTION, close);
+                        response
+                    }
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let connection = self.builder.serve_connection(TokioIo::new(stream), service);
+        if let Err(error) = watcher.watch(connection.into_owned()).await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        drop(permit);
+    }
+}
+
+// === impl Refusal ===
+
+impl Refusal {
+    fn error(self) -> ProxyError {
+        match self {
+            Self::TooManyConnections(limit) => ProxyError::new(
+                ErrorKind::TooManyConnections,
+                format!("the proxy already serves {limit} connections (max_connections)"),
+            ),
+            Self::ClientNotAllowed(address) => ClientAuth::refusal(address),
+            Self::AmbiguousFraming => ProxyError::new(
+                ErrorKind::AmbiguousFraming,
+                "the request's framing is ambiguous: Content-Length with Transfer-Encoding, \
+                 or Content-Length twice",
+            ),
+        }
     }
 }
 
@@ -93,27 +247,4 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-}
-
-/// Serves one connection with the proxy, watched for graceful shutdown.
-fn serve<S>(
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
-    proxy: &Arc<Proxy>,
-    stream: S,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let proxy = Arc::clone(proxy);
-    let service = service_fn(move |request| {
-        let proxy = Arc::clone(&proxy);
-        async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-    });
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
-    let connection = graceful.watch(connection.into_owned());
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection ended with an error");
-        }
-    });
 }

@@ -274,27 +274,23 @@ fn client_identity(
     ),
     TlsError,
 > {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
-    let failed = |path: &Path, reason: String| TlsError::File {
-        path: path.to_owned(),
-        reason,
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|error| failed(cert, error.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| failed(cert, error.to_string()))?;
-    if chain.is_empty() {
-        return Err(failed(cert, "no PEM certificate in it".into()));
-    }
-    // NB: the key's own error is not shown: it could quote key material.
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|_| failed(key, "no readable PEM private key in it".into()))?;
-    Ok((chain, key))
+    Ok((pem_certificates(cert)?, pem_private_key(key)?))
 }
 
 fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), TlsError> {
+    for certificate in pem_certificates(path)? {
+        roots.add(certificate).map_err(|error| TlsError::File {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// The certificates of a PEM file; a file with none is an error.
+pub(crate) fn pem_certificates(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TlsError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
@@ -309,12 +305,21 @@ fn add_ca_file(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), Tls
     if certificates.is_empty() {
         return Err(failed("no PEM certificate in it".to_owned()));
     }
-    for certificate in certificates {
-        roots
-            .add(certificate)
-            .map_err(|error| failed(error.to_string()))?;
-    }
-    Ok(())
+    Ok(certificates)
+}
+
+/// The private key of a PEM file.
+pub(crate) fn pem_private_key(
+    path: &Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, TlsError> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+
+    // NB: the key's own error is not shown: it could quote key material.
+    PrivateKeyDer::from_pem_file(path).map_err(|_| TlsError::File {
+        path: path.to_owned(),
+        reason: "no readable PEM private key in it".to_owned(),
+    })
 }
 
 /// Maps a client failure to the proxy's error; the cause goes to the log,

@@ -84,9 +84,81 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
     if let Some(ca_file) = &config.tls.ca_file {
         let _ = writeln!(text, "ca_file = \"{}\"", ca_file.display());
     }
+    describe_access(config, &mut text);
     describe_routes(config, &mut text);
     describe_credentials(credentials, source, &mut text);
     text
+}
+
+fn describe_access(config: &Config, text: &mut String) {
+    let networks = config
+        .client_auth
+        .allowed_clients
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let _ = writeln!(text, "allowed_clients = {}", toml_list(networks));
+    if config.client_auth.token.is_some() {
+        let _ = writeln!(text, "client_token = \"{REDACTED}\"");
+    }
+    if let Some(tls) = &config.listener_tls {
+        let _ = writeln!(text, "tls_cert = \"{}\"", tls.cert.display());
+        let _ = writeln!(text, "tls_key = \"{}\"", tls.key.display());
+        if let Some(ca) = &tls.client_ca {
+            let _ = writeln!(text, "tls_client_ca = \"{}\"", ca.display());
+        }
+    }
+    let limits = &config.head_limits;
+    let _ = writeln!(text, "max_header_count = {}", limits.max_header_count);
+    let _ = writeln!(text, "max_header_bytes = {}", limits.max_header_bytes);
+    let _ = writeln!(text, "max_uri_length = {}", limits.max_uri_length);
+    let _ = writeln!(text, "max_connections = {}", config.max_connections);
+    let _ = writeln!(text, "max_requests = {}", config.max_requests);
+    describe_policy(
+        &PolicyView {
+            methods: config.policy.methods.as_deref(),
+            read_only: Some(config.policy.read_only),
+            buckets: config.policy.buckets.as_deref(),
+            key_prefixes: config.policy.key_prefixes.as_deref(),
+            max_body_size: config.max_body_size,
+        },
+        text,
+    );
+}
+
+/// The access keys of one table, as given (`None`: not set).
+struct PolicyView<'a> {
+    methods: Option<&'a [http::Method]>,
+    read_only: Option<bool>,
+    buckets: Option<&'a [String]>,
+    key_prefixes: Option<&'a [String]>,
+    max_body_size: Option<u64>,
+}
+
+/// `["a", "b"]`.
+fn toml_list(items: Vec<String>) -> String {
+    let items: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn describe_policy(policy: &PolicyView<'_>, text: &mut String) {
+    let list = toml_list;
+    if let Some(methods) = policy.methods {
+        let names = methods.iter().map(ToString::to_string).collect();
+        let _ = writeln!(text, "methods = {}", list(names));
+    }
+    if let Some(read_only) = policy.read_only {
+        let _ = writeln!(text, "read_only = {read_only}");
+    }
+    if let Some(buckets) = policy.buckets {
+        let _ = writeln!(text, "buckets = {}", list(buckets.to_vec()));
+    }
+    if let Some(prefixes) = policy.key_prefixes {
+        let _ = writeln!(text, "key_prefixes = {}", list(prefixes.to_vec()));
+    }
+    if let Some(size) = policy.max_body_size {
+        let _ = writeln!(text, "max_body_size = {size}");
+    }
 }
 
 fn describe_routes(config: &Config, text: &mut String) {
@@ -107,6 +179,16 @@ fn describe_routes(config: &Config, text: &mut String) {
         if let Some(payload) = route.payload {
             let _ = writeln!(text, "payload = \"{}\"", payload.as_str());
         }
+        describe_policy(
+            &PolicyView {
+                methods: route.methods.as_deref(),
+                read_only: route.read_only,
+                buckets: route.buckets.as_deref(),
+                key_prefixes: route.key_prefixes.as_deref(),
+                max_body_size: route.max_body_size,
+            },
+            text,
+        );
     }
 }
 

@@ -36,6 +36,8 @@ pub async fn run(args: &RequestArgs) -> Result<Outcome, CommandError> {
         plus_in_path: config.plus_in_path,
         body: config.body.clone(),
         idle_timeout: config.idle_timeout,
+        head_limits: config.head_limits,
+        max_requests: 1,
     };
     let proxy = Proxy::new(settings, &credentials, client);
 

@@ -5,7 +5,8 @@
 //! the developer's own AWS keys are never read, and no secret is ever put on
 //! a command line.
 
-use std::path::{Path, PathBuf};
+use crate::support::write_file;
+use std::path::Path;
 
 use crate::support::{
     Finished, Gateway, ProxyProcess, closed_port, credentials_table, random_hex, run_binary, send,
@@ -16,12 +17,6 @@ use crate::support::{
 const EXIT_CONFIG: i32 = 64;
 
 /// Writes `text` as `name` in `dir` and returns the path.
-fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// A config that would start: loopback, an upstream, credentials.
 fn valid_config(upstream: &str, access_key: &str, secret: &str) -> String {
     format!("listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n")
@@ -476,10 +471,20 @@ fn write_credentials(path: &std::path::Path, key: &str, secret: &str, keep_mtime
 /// The binary serving in front of `upstream`, with the shared credentials
 /// file `file` (and nothing else) for its credentials.
 fn serve_with_shared_file(upstream: &str, file: &std::path::Path) -> ProxyProcess {
-    let file = file.to_str().unwrap();
+    // The Backbeat stand-in answers under /_/, which needs its own route.
+    let routes = "[[route]]\nprefix = \"/_/backbeat/api/\"\n";
+    let config = write_file(file.parent().unwrap(), "routes.toml", routes);
     ProxyProcess::spawn(
-        &["serve", "--listen", "127.0.0.1:0", "--upstream", upstream],
-        &[("AWS_SHARED_CREDENTIALS_FILE", file)],
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            upstream,
+        ],
+        &[("AWS_SHARED_CREDENTIALS_FILE", file.to_str().unwrap())],
     )
     .expect("the proxy serves")
 }
@@ -716,7 +721,7 @@ fn process_config(
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let text = format!(
         "listen = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\n[credentials]\n\
-         credential_process = \"{}\"\n",
+         credential_process = \"{}\"\n[[route]]\nprefix = \"/_/backbeat/api/\"\n",
         script.display()
     );
     write_file(dir, "proxy.toml", &text)

@@ -157,7 +157,8 @@ async fn a_gateway_30_minutes_ahead_is_reached_after_the_clock_correction() {
     *backbeat.skew.lock().unwrap() = 30 * 60;
     for signature in ["v4", "v2"] {
         let config = format!(
-            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\nsignature = \"{signature}\"\n{}",
+            "listen = \"127.0.0.1:0\"\nupstream = \"{}\"\n{}\n\
+             [[route]]\nprefix = \"/_/backbeat/api/\"\nsignature = \"{signature}\"\n",
             backbeat.url,
             credentials_table(&backbeat.access_key, &backbeat.secret_key)
         );

@@ -314,6 +314,13 @@ async fn exchange(method: &str, url: &str, headers: &[(&str, &str)], body: TestB
     }
 }
 
+/// Writes `text` to `dir/name`; returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// The texts of every `<tag>…</tag>` in `xml`, in order.
 pub fn xml_values(xml: &str, tag: &str) -> Vec<String> {
     let open = format!("<{tag}>");

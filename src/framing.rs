@@ -1,0 +1,356 @@
+//! Request smuggling watch: follows the request heads of an HTTP/1
+//! connection as its bytes arrive, and flags a head whose framing two
+//! parsers could read apart.
+//!
+//! hyper settles ambiguous framing on its own (`Transfer-Encoding` wins
+//! over `Content-Length`, a repeated equal `Content-Length` is dropped) and
+//! hides the losing headers, so the proxy cannot see them in the request it
+//! is handed. The proxy never forwards the client's framing, so nothing can
+//! be smuggled past it; still, a request that carries `Content-Length`
+//! together with `Transfer-Encoding`, or `Content-Length` twice, comes from
+//! a broken or hostile client and is refused with 400 rather than guessed
+//! at. [`WatchedIo`] reads the bytes hyper reads: it finds each head,
+//! parses it with `httparse`, skips the body by the head's own framing
+//! (length or chunks), and sets the connection's flag on an ambiguous head.
+//! What it cannot follow (HTTP/2, a head hyper refuses) ends the watch and
+//! is left to hyper.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The longest head followed; hyper refuses longer ones itself.
+const MAX_HEAD: usize = 512 * 1024;
+/// The longest chunk-size or trailer line followed.
+const MAX_LINE: usize = 4096;
+
+/// Set once a request head of the connection had ambiguous framing.
+#[derive(Debug, Clone, Default)]
+pub struct AmbiguousFlag(Arc<AtomicBool>);
+
+pin_project! {
+    /// A connection's stream, its incoming bytes watched for request heads.
+    pub struct WatchedIo<S> {
+        #[pin]
+        inner: S,
+        watch: FramingWatch,
+    }
+}
+
+/// Where in the request stream the next byte falls.
+#[derive(Debug)]
+enum State {
+    /// Inside a head: the bytes so far.
+    Head(Vec<u8>),
+    /// Inside a body of known length: bytes left.
+    Body(u64),
+    /// Inside a chunk-size line: the bytes so far.
+    ChunkSize(Vec<u8>),
+    /// Inside a chunk's data and its CRLF: bytes left.
+    ChunkData(u64),
+    /// Inside the trailer section: the current line so far.
+    Trailer(Vec<u8>),
+    /// No longer followed.
+    Off,
+}
+
+/// How a head frames its body.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    Ambiguous,
+    Unknown,
+}
+
+/// The state machine behind [`WatchedIo`].
+#[derive(Debug)]
+pub struct FramingWatch {
+    state: State,
+    flag: AmbiguousFlag,
+    max_headers: usize,
+}
+
+// === impl AmbiguousFlag ===
+
+impl AmbiguousFlag {
+    /// Whether an ambiguous head was seen.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+// === impl WatchedIo ===
+
+impl<S> WatchedIo<S> {
+    /// Watches `inner`, parsing heads of up to `max_headers` headers.
+    pub fn new(inner: S, max_headers: usize) -> (Self, AmbiguousFlag) {
+        let watch = FramingWatch::new(max_headers);
+        let flag = watch.flag.clone();
+        (Self { inner, watch }, flag)
+    }
+}
+
+impl<S: AsyncRead> AsyncRead for WatchedIo<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let polled = this.inner.poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.watch.feed(&buf.filled()[before..]);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite> AsyncWrite for WatchedIo<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+// === impl FramingWatch ===
+
+impl FramingWatch {
+    fn new(max_headers: usize) -> Self {
+        Self {
+            state: State::Head(Vec::new()),
+            flag: AmbiguousFlag::default(),
+            max_headers,
+        }
+    }
+
+    /// Follows `bytes`, the next bytes the client sent.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let used = match &mut self.state {
+                State::Off => return,
+                State::Body(left) | State::ChunkData(left) => {
+                    let used = (*left).min(bytes.len() as u64);
+                    *left -= used;
+                    used as usize
+                }
+                State::Head(head) => match take_through(head, bytes, b"\r\n\r\n", MAX_HEAD) {
+                    Some(used) => used,
+                    None => return self.state = State::Off,
+                },
+                State::ChunkSize(line) | State::Trailer(line) => {
+                    match take_through(line, bytes, b"\n", MAX_LINE) {
+                        Some(used) => used,
+                        None => return self.state = State::Off,
+                    }
+                }
+            };
+            bytes = &bytes[used..];
+            self.advance();
+        }
+    }
+
+    /// Moves on when the current part is complete.
+    fn advance(&mut self) {
+        let next = match &self.state {
+            State::Head(head) if head.ends_with(b"\r\n\r\n") => match self.framing_of(head) {
+                Framing::None => State::Head(Vec::new()),
+                Framing::Length(0) => State::Head(Vec::new()),
+                Framing::Length(length) => State::Body(length),
+                Framing::Chunked => State::ChunkSize(Vec::new()),
+                Framing::Ambiguous => {
+                    self.flag.set();
+                    State::Off
+                }
+                Framing::Unknown => State::Off,
+            },
+            State::Body(0) => State::Head(Vec::new()),
+            State::ChunkData(0) => State::ChunkSize(Vec::new()),
+            State::ChunkSize(line) if line.ends_with(b"\n") => match chunk_size(line) {
+                Some(0) => State::Trailer(Vec::new()),
+                Some(size) => State::ChunkData(size.saturating_add(2)),
+                None => State::Off,
+            },
+            State::Trailer(line) if line == b"\r\n" || line == b"\n" => State::Head(Vec::new()),
+            State::Trailer(line) if line.ends_with(b"\n") => State::Trailer(Vec::new()),
+            _ => return,
+        };
+        self.state = next;
+    }
+
+    fn framing_of(&self, head: &[u8]) -> Framing {
+        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return Framing::Unknown,
+        }
+        if request.version != Some(1) {
+            return Framing::Unknown;
+        }
+        let values = |name: &str| -> Vec<&[u8]> {
+            request
+                .headers
+                .iter()
+                .filter(|header| header.name.eq_ignore_ascii_case(name))
+                .map(|header| header.value)
+                .collect()
+        };
+        let lengths = values("content-length");
+        let codings = values("transfer-encoding");
+        match (lengths.as_slice(), codings.as_slice()) {
+            ([], []) => Framing::None,
+            ([length], []) => std::str::from_utf8(length)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .map_or(Framing::Unknown, Framing::Length),
+            ([], [.., last]) if ends_with_chunked(last) => Framing::Chunked,
+            ([], _) => Framing::Unknown,
+            _ => Framing::Ambiguous,
+        }
+    }
+}
+
+/// Appends `bytes` to `part` up to and including the first `end` (which
+/// may straddle earlier bytes); returns how many bytes were taken, or
+/// `None` when all were taken without reaching `end` and `part` is over
+/// `limit`.
+fn take_through(part: &mut Vec<u8>, bytes: &[u8], end: &[u8], limit: usize) -> Option<usize> {
+    let start = part.len().saturating_sub(end.len() - 1);
+    let searched = part.len();
+    let room = limit.saturating_sub(part.len()).max(1);
+    let window = &bytes[..bytes.len().min(room)];
+    part.extend_from_slice(window);
+    match part[start..].windows(end.len()).position(|w| w == end) {
+        Some(at) => {
+            let through = start + at + end.len();
+            part.truncate(through);
+            Some(through - searched)
+        }
+        None if part.len() >= limit => None,
+        None => Some(window.len()),
+    }
+}
+
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(line).ok()?;
+    let digits = text.split([';', '\r', '\n', ' ', '\t']).next()?;
+    u64::from_str_radix(digits, 16).ok()
+}
+
+fn ends_with_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `stream` in pieces of `piece` bytes; whether it was flagged.
+    fn flagged(stream: &[u8], piece: usize) -> bool {
+        let mut watch = FramingWatch::new(100);
+        for part in stream.chunks(piece) {
+            watch.feed(part);
+        }
+        watch.flag.is_set()
+    }
+
+    fn every_split(stream: &[u8]) -> Vec<bool> {
+        [1, 2, 3, 7, 64, stream.len()]
+            .iter()
+            .map(|piece| flagged(stream, *piece))
+            .collect()
+    }
+
+    #[test]
+    fn plain_keep_alive_traffic_is_never_flagged() {
+        let stream = b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 22\r\n\r\n\
+            Content-Length: 5\r\n\r\n\
+            PUT /b/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+            5;ext=1\r\nhello\r\n1a\r\nContent-Length: 1\r\n\r\nxxxxxx\r\n0\r\nx-trailer: 1\r\n\r\n\
+            GET /b/k HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(every_split(stream), vec![false; 6]);
+    }
+
+    #[test]
+    fn ambiguous_heads_are_flagged_wherever_they_fall() {
+        let shapes: [&[u8]; 4] = [
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        ];
+        for shape in shapes {
+            assert_eq!(
+                every_split(shape),
+                vec![true; 6],
+                "{}",
+                String::from_utf8_lossy(shape)
+            );
+            // Behind an innocent request with a body, too.
+            let mut stream = b"PUT /b/a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+            stream.extend_from_slice(shape);
+            assert_eq!(every_split(&stream), vec![true; 6]);
+        }
+    }
+
+    #[test]
+    fn what_cannot_be_followed_ends_the_watch_unflagged() {
+        let http2 =
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert!(!flagged(http2, 5));
+        let bad_chunk = b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\
+            PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
+        assert!(!flagged(bad_chunk, 4));
+        let endless = vec![b'a'; MAX_HEAD + 10];
+        let mut watch = FramingWatch::new(100);
+        watch.feed(&endless);
+        assert!(matches!(watch.state, State::Off));
+    }
+
+    #[test]
+    fn take_through_finds_an_end_split_across_reads() {
+        let mut part = b"GET / HTTP/1.1\r\n\r".to_vec();
+        assert_eq!(
+            take_through(&mut part, b"\nrest", b"\r\n\r\n", 100),
+            Some(1)
+        );
+        assert!(part.ends_with(b"\r\n\r\n"));
+    }
+}
