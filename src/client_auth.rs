@@ -136,25 +136,29 @@ mod tests {
     }
 
     #[test]
-    fn peers_inside_the_networks_and_loopback_are_admitted() {
+    fn only_peers_inside_the_networks_are_admitted() {
         let auth = auth();
-        for peer in [
-            "192.0.2.7",
-            "2001:db8::1",
-            "127.0.0.1",
-            "::1",
-            "::ffff:192.0.2.9",
-        ] {
+        for peer in ["192.0.2.7", "2001:db8::1", "::ffff:192.0.2.9"] {
             assert!(auth.admits(peer.parse().unwrap()), "{peer}");
         }
         for peer in [
             "198.51.100.1",
             "10.0.0.1",
             "2001:db9::1",
-            "::ffff:198.51.100.1",
+            "127.0.0.1",
+            "::1",
         ] {
             assert!(!auth.admits(peer.parse().unwrap()), "{peer}");
         }
+    }
+
+    #[test]
+    fn without_networks_only_loopback_is_admitted() {
+        let auth = ClientAuth::default();
+        assert!(auth.admits("127.0.0.1".parse().unwrap()));
+        assert!(auth.admits("::1".parse().unwrap()));
+        assert!(auth.admits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!auth.admits("192.0.2.7".parse().unwrap()));
     }
 
     #[test]
