@@ -8,6 +8,7 @@ mod commands;
 mod failures;
 mod memory;
 mod objects;
+mod soak;
 mod streaming;
 mod tls;
 // Not every helper of the harness is used by every test module.
