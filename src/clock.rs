@@ -30,10 +30,13 @@ pub enum Answer {
     /// An answer that was read whole; `skewed` when it was
     /// `RequestTimeTooSkewed` and taught the clock a new offset.
     Read {
-        /// The answer, its body read.
+        /// The answer, its body read (as much as came).
         response: Response<Bytes>,
         /// Whether the clock was corrected.
         skewed: bool,
+        /// Whether the body came whole; a cut one is never passed on as
+        /// a complete shorter answer.
+        complete: bool,
     },
 }
 
@@ -64,17 +67,26 @@ impl GatewayClock {
         if response.status() != StatusCode::FORBIDDEN || !small {
             return Answer::Passed(response);
         }
-        let (parts, body) = response.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .map(|collected| collected.to_bytes())
-            .unwrap_or_default();
-        let skewed = String::from_utf8_lossy(&bytes).contains("<Code>RequestTimeTooSkewed</Code>")
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = bytes::BytesMut::new();
+        let mut complete = true;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => bytes.extend_from_slice(frame.data_ref().map_or(&[][..], |d| &d[..])),
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
+            }
+        }
+        let bytes = bytes.freeze();
+        let skewed = complete
+            && String::from_utf8_lossy(&bytes).contains("<Code>RequestTimeTooSkewed</Code>")
             && self.correct(parts.headers.get(http::header::DATE));
         Answer::Read {
             response: Response::from_parts(parts, bytes),
             skewed,
+            complete,
         }
     }
 

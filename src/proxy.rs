@@ -251,6 +251,14 @@ impl Proxy {
                 let response = self.client.send(Request::from_parts(parts, body)).await?;
                 into_client_response(response, self.idle_timeout)?
             }
+            Answer::Read {
+                complete: false, ..
+            } => {
+                return Err(ProxyError::new(
+                    ErrorKind::UpstreamBroken,
+                    "the gateway's answer broke off before its body was complete",
+                ));
+            }
             Answer::Read { response, .. } => read_client_response(response),
         };
         let route = RouteTaken(route.route.prefix.clone());

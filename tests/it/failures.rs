@@ -1,5 +1,8 @@
 //! What the client sees when signing or the gateway fails.
 
+mod client_gone;
+mod misbehaving_gateway;
+
 use std::time::{Duration, Instant};
 
 use crate::support::{Gateway, TestProxy, credentials_table, send};

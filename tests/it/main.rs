@@ -9,6 +9,7 @@ mod failures;
 mod memory;
 mod objects;
 mod security;
+mod soak;
 mod streaming;
 mod tls;
 // Not every helper of the harness is used by every test module.

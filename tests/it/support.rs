@@ -387,6 +387,18 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// How many files the process `pid` holds open under `dir`, from
+/// `/proc/PID/fd`. Spool files are anonymous, so a listing of the spool
+/// directory is always empty: their open descriptors are what is left of
+/// them. Pass [`std::process::id`] for the proxy running in the test.
+pub fn open_files_under(pid: u32, dir: &Path) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd is readable")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.starts_with(dir))
+        .count()
+}
+
 // === the binary as a subprocess ===
 
 /// The proxy binary built for these tests.
