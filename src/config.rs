@@ -436,10 +436,7 @@ fn validate(mut table: toml::Table) -> Result<Config, ConfigError> {
         .take::<String>(&mut table, "drain_timeout")
         .and_then(|text| problems.check("drain_timeout", parse_duration(&text)))
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
-    let idle_timeout = problems
-        .take::<String>(&mut table, "idle_timeout")
-        .and_then(|text| problems.check("idle_timeout", parse_duration(&text)))
-        .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+    let idle_timeout = timeouts.idle;
     let ca_file = problems.take::<PathBuf>(&mut table, "ca_file");
     let client_cert = problems.take::<PathBuf>(&mut table, "client_cert");
     let client_key = problems.take::<PathBuf>(&mut table, "client_key");
@@ -540,6 +537,7 @@ fn timeouts(table: &mut toml::Table, problems: &mut Problems) -> Timeouts {
     Timeouts {
         connect: duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         response: duration("response_timeout", DEFAULT_RESPONSE_TIMEOUT),
+        idle: duration("idle_timeout", DEFAULT_IDLE_TIMEOUT),
     }
 }
 

@@ -21,6 +21,7 @@ use http_body_util::BodyExt;
 
 use crate::body::UpstreamBody;
 use crate::body::end_signal::EndSignal;
+use crate::body::idle::SendWatch;
 use crate::error::{ErrorKind, ProxyError};
 
 /// Bytes read from the gateway at a time: large reads, few system calls.
@@ -41,6 +42,8 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Time allowed from sending the request to the response headers.
     pub response: Duration,
+    /// The longest the gateway may take no byte of a request body.
+    pub idle: Duration,
 }
 
 /// How the proxy trusts the gateway's TLS certificate.
@@ -78,6 +81,7 @@ pub enum TlsError {
 pub struct UpstreamClient {
     client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     response_timeout: Duration,
+    send_idle: Duration,
 }
 
 // === impl Upstream ===
@@ -198,6 +202,7 @@ impl UpstreamClient {
         Ok(Self {
             client,
             response_timeout: timeouts.response,
+            send_idle: timeouts.idle,
         })
     }
 
@@ -210,14 +215,34 @@ impl UpstreamClient {
         let started = std::time::Instant::now();
         let (parts, body) = request.into_parts();
         let (body, sent) = EndSignal::new(body);
+        let (body, progress) = SendWatch::watch(body);
         let pending = self
             .client
             .request(Request::from_parts(parts, body.boxed_unsync()));
 
-        // The wait for headers starts once the whole body has gone out.
+        // While the body goes out, the gateway must keep taking it; the
+        // wait for headers starts once the whole body has gone out.
         let deadline = async {
-            let _ = sent.await;
+            tokio::select! {
+                _ = sent => {}
+                () = progress.reader_stalled(self.send_idle) => {
+                    return ProxyError::new(
+                        ErrorKind::UpstreamTimeout,
+                        format!(
+                            "the gateway took no byte of the request body for {}",
+                            humantime::format_duration(self.send_idle)
+                        ),
+                    );
+                }
+            }
             tokio::time::sleep(self.response_timeout).await;
+            ProxyError::new(
+                ErrorKind::UpstreamTimeout,
+                format!(
+                    "the gateway sent no response within {} of the end of the request",
+                    humantime::format_duration(self.response_timeout)
+                ),
+            )
         };
         tokio::select! {
             outcome = pending => {
@@ -225,13 +250,7 @@ impl UpstreamClient {
                 crate::metrics::METRICS.upstream_latency.observe(seconds);
                 outcome.map_err(|error| classify(&error))
             }
-            () = deadline => Err(ProxyError::new(
-                ErrorKind::UpstreamTimeout,
-                format!(
-                    "the gateway sent no response within {} of the end of the request",
-                    humantime::format_duration(self.response_timeout)
-                ),
-            )),
+            error = deadline => Err(error),
         }
     }
 }

@@ -2,13 +2,22 @@
 //! that stalls mid-body does not hold a connection (and a signed upload)
 //! open for ever. A body that keeps moving, however slowly and however
 //! long, is never cut: only silence is.
+//!
+//! The other side of the same rule: a gateway that stops reading a request
+//! body. [`SendWatch`] tells whether the body waits for its source (the
+//! client: [`IdleTimeout`]'s business) or for its reader (the gateway),
+//! so that the upstream client can give up on a gateway that took no byte
+//! for too long.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::BoxError;
@@ -78,6 +87,80 @@ where
     }
 }
 
+pin_project! {
+    /// `B`, reporting each frame it hands out to its [`SendWatch`].
+    pub struct Watched<B> {
+        #[pin]
+        inner: B,
+        watch: Arc<SendWatch>,
+    }
+}
+
+/// What a watched body was last doing.
+#[derive(Debug, Default)]
+pub struct SendWatch {
+    /// Signalled at each frame handed to the reader.
+    moved: Notify,
+    /// Whether the last poll waited for the source.
+    waiting_for_source: AtomicBool,
+}
+
+// === impl SendWatch ===
+
+impl SendWatch {
+    /// Wraps `inner` in a body watched by a new watch.
+    pub fn watch<B>(inner: B) -> (Watched<B>, Arc<SendWatch>) {
+        let watch = Arc::new(Self::default());
+        let body = Watched {
+            inner,
+            watch: Arc::clone(&watch),
+        };
+        (body, watch)
+    }
+
+    /// Completes when the reader took no frame for `limit` while the body
+    /// had one to give (it was not waiting for its source).
+    pub async fn reader_stalled(&self, limit: Duration) {
+        loop {
+            let moved = tokio::time::timeout(limit, self.moved.notified()).await;
+            if moved.is_err() && !self.waiting_for_source.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+}
+
+impl<B: Body> Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        let waiting = polled.is_pending();
+        this.watch
+            .waiting_for_source
+            .store(waiting, Ordering::Release);
+        if !waiting {
+            this.watch.moved.notify_one();
+        }
+        polled
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http_body_util::BodyExt;
@@ -102,6 +185,39 @@ mod tests {
         let mut body = std::pin::pin!(IdleTimeout::new(silent, Duration::from_secs(30)));
         let error = body.frame().await.unwrap().unwrap_err();
         assert_eq!(error.to_string(), "no data for 30s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_stops_taking_frames_is_stalled() {
+        let (body, watch) = SendWatch::watch(scripted(vec![data("a"), data("b")]));
+        let mut body = std::pin::pin!(body);
+        assert!(body.frame().await.is_some());
+        // The reader takes one frame, then no more.
+        let stalled = watch.reader_stalled(Duration::from_secs(5));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(6), stalled)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_waiting_for_its_source_is_not_a_stalled_reader() {
+        let silent = http_body_util::StreamBody::new(futures_util::stream::pending::<
+            Result<Frame<bytes::Bytes>, std::io::Error>,
+        >());
+        let (body, watch) = SendWatch::watch(silent);
+        let reader = tokio::spawn(async move {
+            let mut body = std::pin::pin!(body);
+            body.frame().await
+        });
+        let stalled = watch.reader_stalled(Duration::from_secs(5));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), stalled)
+                .await
+                .is_err()
+        );
+        reader.abort();
     }
 
     #[tokio::test(start_paused = true)]

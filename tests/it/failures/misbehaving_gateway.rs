@@ -312,3 +312,32 @@ async fn gateway_cutting_a_small_403_reaches_the_client_as_a_cut() {
         received.content_length
     );
 }
+
+/// A gateway that stops reading the request body mid-way is given up after
+/// `idle_timeout` (504), rather than holding the upload for ever.
+#[tokio::test]
+async fn gateway_that_stops_reading_the_body_gives_504() {
+    let gateway = Scripted::start(|mut stream, _| async move {
+        let mut first = vec![0u8; 64 * 1024];
+        let _ = stream.read_exact(&mut first).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let proxy = gateway
+        .proxy("payload = \"unsigned\"\nidle_timeout = \"1s\"")
+        .await;
+    let started = Instant::now();
+    let reply = send("PUT", &proxy.url("/b/k"), &[], vec![b'x'; 16 * 1024 * 1024]).await;
+    assert_proxy_error(
+        &reply,
+        504,
+        "ProxyUpstreamTimeout",
+        "a gateway that stops reading",
+    );
+    assert!(reply.text().contains("took no byte"), "{}", reply.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
