@@ -3,12 +3,13 @@
 //!
 //! Each route may narrow the methods (`methods`, or `read_only` for GET and
 //! HEAD), the buckets (`buckets`) and the keys (`key_prefixes`) it signs
-//! for. Zenko's internal APIs (`/_/`, Backbeat among them) are refused
+//! for; a copy (`x-amz-copy-source`) must read from an allowed bucket and
+//! key too. Zenko's internal APIs (`/_/`, Backbeat among them) are refused
 //! unless a route names them by prefix. A refusal is a 403 of the proxy's
 //! own, naming the rule that matched (`route[1].read_only`), and is logged
 //! with it.
 
-use http::Method;
+use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
 
 use crate::error::{ErrorKind, ProxyError};
@@ -51,6 +52,7 @@ impl AccessPolicy {
         internal_route: bool,
         method: &Method,
         target: &Target,
+        headers: &HeaderMap,
     ) -> Result<(), ProxyError> {
         let access = Access::of(method, target);
         if access.internal && !internal_route {
@@ -69,7 +71,15 @@ impl AccessPolicy {
             return Ok(());
         }
         self.check_bucket(route, &access)?;
-        self.check_key(route, &access)
+        self.check_key(route, &access)?;
+        match copy_source(headers) {
+            Some(source) => {
+                let access = Access::copied_from(&source);
+                self.check_bucket(route, &access)?;
+                self.check_key(route, &access)
+            }
+            None => Ok(()),
+        }
     }
 
     fn check_method(&self, route: &str, method: &Method) -> Result<(), ProxyError> {
@@ -146,9 +156,36 @@ fn refuse(kind: ErrorKind, rule: String, message: impl Into<String>) -> ProxyErr
     ProxyError::new(kind, message).with_rule(rule)
 }
 
+/// The `x-amz-copy-source` of a copy (`bucket/key` or `/bucket/key`,
+/// percent-encoded, maybe `?versionId=`), decoded.
+fn copy_source(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all("x-amz-copy-source").iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        // Two sources: none is taken, so no restricted policy allows it.
+        return Some(String::new());
+    }
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = text.split_once('?').map_or(&*text, |(path, _)| path);
+    Some(percent_decode_str(text).decode_utf8_lossy().into_owned())
+}
+
 // === impl Access ===
 
 impl<'a> Access<'a> {
+    /// The read side of a copy: its bucket and key, as a GET of the key.
+    fn copied_from(source: &str) -> Access<'static> {
+        let source = source.strip_prefix('/').unwrap_or(source);
+        let (bucket, key) = source.split_once('/').unwrap_or((source, ""));
+        Access {
+            method: &Method::GET,
+            internal: false,
+            bucket: Some(bucket.to_owned()),
+            key: Some(key.to_owned()),
+            list_prefix: None,
+        }
+    }
+
     fn of(method: &'a Method, target: &'a Target) -> Self {
         let internal = target.path.starts_with(INTERNAL_PREFIX);
         let rest = target.path.trim_start_matches('/');
@@ -180,7 +217,7 @@ mod tests {
     fn refusal(policy: &AccessPolicy, method: &str, uri: &str) -> Option<(ErrorKind, String)> {
         let method: Method = method.parse().unwrap();
         policy
-            .check("route[0]", false, &method, &target(uri))
+            .check("route[0]", false, &method, &target(uri), &HeaderMap::new())
             .err()
             .map(|error| (error.kind(), error.rule().unwrap_or_default().to_owned()))
     }
@@ -197,7 +234,11 @@ mod tests {
         );
         let method = Method::GET;
         let backbeat = target("/_/backbeat/api/metrics/crr/all");
-        assert!(open.check("route[0]", true, &method, &backbeat).is_ok());
+        let headers = HeaderMap::new();
+        assert!(
+            open.check("route[0]", true, &method, &backbeat, &headers)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -238,6 +279,48 @@ mod tests {
             let refused = refusal(&photos, "GET", uri).map(|(kind, _)| kind);
             assert_eq!(refused, Some(ErrorKind::BucketForbidden), "{uri}");
         }
+    }
+
+    #[test]
+    fn a_copy_reads_only_from_allowed_buckets_and_keys() {
+        let policy = AccessPolicy {
+            buckets: Some(vec!["photos".into()]),
+            key_prefixes: Some(vec!["public/".into()]),
+            ..AccessPolicy::default()
+        };
+        let method = Method::PUT;
+        let to = target("/photos/public/copy.jpg");
+        let refused = |source: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-amz-copy-source", source.parse().unwrap());
+            policy
+                .check("route[0]", false, &method, &to, &headers)
+                .err()
+                .map(|error| error.kind())
+        };
+        assert_eq!(refused("/photos/public/a.jpg"), None);
+        assert_eq!(refused("photos/public/a%20b.jpg?versionId=3"), None);
+        assert_eq!(
+            refused("/secrets/public/a.jpg"),
+            Some(ErrorKind::BucketForbidden)
+        );
+        assert_eq!(
+            refused("%2Fsecrets%2Fkey"),
+            Some(ErrorKind::BucketForbidden)
+        );
+        assert_eq!(
+            refused("/photos/private/a.jpg"),
+            Some(ErrorKind::KeyForbidden)
+        );
+        assert_eq!(refused("/photos"), Some(ErrorKind::KeyForbidden));
+        let mut two = HeaderMap::new();
+        two.append("x-amz-copy-source", "/photos/public/a".parse().unwrap());
+        two.append("x-amz-copy-source", "/secrets/b".parse().unwrap());
+        let refusal = policy.check("route[0]", false, &method, &to, &two);
+        assert_eq!(
+            refusal.err().map(|e| e.kind()),
+            Some(ErrorKind::BucketForbidden)
+        );
     }
 
     #[test]

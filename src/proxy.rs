@@ -214,9 +214,10 @@ impl Proxy {
         let settings = &route.route;
         let method = &client_parts.method;
         let internal = settings.is_internal();
+        let headers = &client_parts.headers;
         settings
             .policy
-            .check(&settings.name, internal, method, &target)?;
+            .check(&settings.name, internal, method, &target, headers)?;
 
         let streamable = target.is_object_upload(method);
         let mode = route.body_mode();
