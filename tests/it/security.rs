@@ -252,6 +252,14 @@ async fn route_policies_refuse_with_their_rule() {
         Some("ProxyKeyForbidden")
     );
 
+    let copy_to = proxy.url(&format!("/{shared}/in/copy"));
+    let inside = format!("/{shared}/in/x");
+    let copied = send("PUT", &copy_to, &[("x-amz-copy-source", &inside)], "").await;
+    assert_eq!(copied.status, 200, "{}", copied.text());
+    let outside = format!("/{public}/a.txt");
+    let copied = send("PUT", &copy_to, &[("x-amz-copy-source", &outside)], "").await;
+    assert_eq!(copied.error_code().as_deref(), Some("ProxyKeyForbidden"));
+
     let other = send("GET", &proxy.url("/some-other-bucket/in/x"), &[], "").await;
     assert_eq!(other.error_code().as_deref(), Some("ProxyBucketForbidden"));
     let buckets = send("GET", &proxy.url("/"), &[], "").await;
