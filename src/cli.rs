@@ -71,8 +71,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
 
-    /// Accept a listen address that is not loopback. Anyone who can reach it
-    /// can then use the proxy's credentials.
+    /// Accept a listen address that is not loopback. The config must also
+    /// name allowed_clients and a client_token or tls_client_ca: whoever
+    /// reaches the proxy signs with its credentials.
     #[arg(long)]
     pub allow_remote: bool,
 
