@@ -37,6 +37,7 @@ use crate::spool;
 
 pub mod aws_chunked;
 pub mod client_chunked;
+pub mod detach;
 pub mod end_signal;
 pub mod idle;
 pub mod pump;

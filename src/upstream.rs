@@ -20,6 +20,7 @@ use thiserror::Error;
 use http_body_util::BodyExt;
 
 use crate::body::UpstreamBody;
+use crate::body::detach::Detachable;
 use crate::body::end_signal::EndSignal;
 use crate::body::idle::SendWatch;
 use crate::error::{ErrorKind, ProxyError};
@@ -216,6 +217,9 @@ impl UpstreamClient {
         let (parts, body) = request.into_parts();
         let (body, sent) = EndSignal::new(body);
         let (body, progress) = SendWatch::watch(body);
+        // Given up (this future dropped, or a timeout), the body is taken
+        // back from the connection, which may hold it long after.
+        let (body, detach) = Detachable::new(body.boxed_unsync());
         let pending = self
             .client
             .request(Request::from_parts(parts, body.boxed_unsync()));
@@ -246,6 +250,9 @@ impl UpstreamClient {
         };
         tokio::select! {
             outcome = pending => {
+                if outcome.is_ok() {
+                    detach.disarm();
+                }
                 let seconds = started.elapsed().as_secs_f64();
                 crate::metrics::METRICS.upstream_latency.observe(seconds);
                 outcome.map_err(|error| classify(&error))

@@ -12,7 +12,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use http_body::{Body, Frame, SizeHint};
@@ -139,7 +139,13 @@ impl<B: Body> Body for Watched<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        let polled = this.inner.poll_frame(cx);
+        // The source wakes through `SourceWaker`, which records that it
+        // has something again even when the reader does not poll at once.
+        let waker = Waker::from(Arc::new(SourceWaker {
+            watch: Arc::clone(this.watch),
+            reader: cx.waker().clone(),
+        }));
+        let polled = this.inner.poll_frame(&mut Context::from_waker(&waker));
         let waiting = polled.is_pending();
         this.watch
             .waiting_for_source
@@ -158,6 +164,26 @@ impl<B: Body> Body for Watched<B> {
     #[inline]
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// The waker a watched body's source gets: it marks the source ready, then
+/// wakes the reader.
+struct SourceWaker {
+    watch: Arc<SendWatch>,
+    reader: Waker,
+}
+
+impl Wake for SourceWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.watch
+            .waiting_for_source
+            .store(false, Ordering::Release);
+        self.reader.wake_by_ref();
     }
 }
 
@@ -218,6 +244,31 @@ mod tests {
                 .is_err()
         );
         reader.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_source_that_woke_an_idle_reader_is_not_waited_for() {
+        let (sender, receiver) =
+            tokio::sync::mpsc::channel::<Result<Frame<bytes::Bytes>, std::io::Error>>(1);
+        let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        let (body, watch) = SendWatch::watch(http_body_util::StreamBody::new(stream));
+        let mut body = std::pin::pin!(body);
+        // The reader polls once (the source has nothing), then stops
+        // polling, although the source sends a frame.
+        let polled = futures_util::poll!(body.frame());
+        assert!(polled.is_pending());
+        sender
+            .send(Ok(Frame::data(bytes::Bytes::from_static(b"x"))))
+            .await
+            .unwrap();
+        let stalled = watch.reader_stalled(Duration::from_secs(5));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(6), stalled)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(start_paused = true)]
