@@ -6,10 +6,14 @@
 //! streams the answer back. The request path, one module per step:
 //!
 //! ```text
-//! server ─▶ proxy ─▶ guard ─▶ uri/rewrite ─▶ route ─▶ body ─▶ sign ─▶ upstream
-//!                                                (spool, aws-chunked)
-//! client ◀── access_log ◀── response streamed back ◀──────────────────┘
+//! server ─▶ proxy ─▶ limits/guard ─▶ uri/rewrite ─▶ route/policy ─▶ body ─▶ sign ─▶ upstream
+//! (client_auth, framing)                                  (spool, aws-chunked)
+//! client ◀── access_log ◀── response streamed back ◀─────────────────────────────┘
 //! ```
+//!
+//! Who may ask at all is decided first: [`client_auth`] (client networks,
+//! token) and [`framing`] (request smuggling) per connection in [`server`],
+//! [`limits`] and [`guard`] per request, and each route's [`policy`].
 //!
 //! [`config`] and [`credentials`] say what to do and with which keys;
 //! [`serve`] puts the pieces together; [`error`] is what the proxy answers
