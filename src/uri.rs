@@ -308,4 +308,86 @@ mod tests {
         let query = Query::parse("&&a=1&").unwrap();
         assert_eq!(query.to_wire(), "a=1");
     }
+
+    /// Text made of the pieces the canonicaliser treats specially: slashes,
+    /// `+`, escapes good and broken, reserved and unreserved ASCII, and
+    /// non-ASCII characters.
+    fn url_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just("+".to_owned()),
+            Just("%".to_owned()),
+            "%[0-9a-fA-F]{2}",
+            "%[0-9a-fA-F][g-z]",
+            "[&=?#]",
+            "[ -~]",
+            "\\PC",
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Every byte is unreserved, a `/` where allowed, or an uppercase `%XX`.
+    fn is_strict(text: &str, slash_allowed: bool) -> bool {
+        let mut bytes = text.bytes();
+        while let Some(byte) = bytes.next() {
+            let fine = match byte {
+                b'%' => {
+                    bytes
+                        .by_ref()
+                        .take(2)
+                        .filter(|digit| matches!(digit, b'0'..=b'9' | b'A'..=b'F'))
+                        .count()
+                        == 2
+                }
+                b'/' => slash_allowed,
+                _ => byte.is_ascii_alphanumeric() || b"-._~".contains(&byte),
+            };
+            if !fine {
+                return false;
+            }
+        }
+        true
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A canonical path is strict and canonicalises to itself, whatever
+        /// `+` means: the form the proxy signs is a fixed point.
+        #[test]
+        fn canonical_path_is_a_fixed_point(
+            text in url_text(),
+            literal in proptest::prelude::any::<bool>(),
+        ) {
+            let plus = if literal { PlusInPath::Literal } else { PlusInPath::Space };
+            let raw = format!("/{text}");
+            if let Ok(canonical) = canonical_path(&raw, plus) {
+                proptest::prop_assert!(is_strict(&canonical, true), "{canonical}");
+                for again in [PlusInPath::Space, PlusInPath::Literal] {
+                    let twice = canonical_path(&canonical, again).unwrap();
+                    proptest::prop_assert_eq!(&twice, &canonical);
+                }
+            }
+        }
+
+        /// A path without its leading slash is refused, never guessed at.
+        #[test]
+        fn path_not_starting_with_a_slash_is_refused(text in url_text()) {
+            proptest::prop_assume!(!text.starts_with('/'));
+            proptest::prop_assert!(canonical_path(&text, PlusInPath::Space).is_err());
+        }
+
+        /// A parsed query comes back unchanged from its own wire form.
+        #[test]
+        fn query_round_trips_through_its_wire_form(text in url_text()) {
+            if let Ok(query) = Query::parse(&text) {
+                let wire = query.to_wire();
+                proptest::prop_assert!(is_strict(&wire.replace(['&', '='], ""), false), "{wire}");
+                let again = Query::parse(&wire).unwrap();
+                proptest::prop_assert_eq!(&again, &query);
+                proptest::prop_assert_eq!(again.to_wire(), wire);
+            }
+        }
+    }
 }

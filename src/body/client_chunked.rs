@@ -346,6 +346,9 @@ impl Decoder<'_> {
         match input.iter().position(|&byte| byte == b'\n') {
             Some(end) => {
                 self.line.extend_from_slice(&input.split_to(end + 1));
+                if self.line.len() > MAX_LINE + 2 {
+                    return Err(ChunkedBodyError::Malformed("a chunk header is too long"));
+                }
                 let mut line = self.line.split().freeze();
                 if !line.ends_with(b"\r\n") {
                     return Err(ChunkedBodyError::Malformed("a line does not end with CRLF"));
@@ -414,8 +417,11 @@ fn chunk_size(line: &[u8]) -> Result<Option<u64>, ChunkedBodyError> {
     let size = line.split(|&byte| byte == b';').next().unwrap_or_default();
     let size = std::str::from_utf8(size)
         .ok()
-        .filter(|size| !size.is_empty() && size.len() <= 16)
-        .and_then(|size| u64::from_str_radix(size.trim(), 16).ok())
+        .map(str::trim)
+        .filter(|size| {
+            (1..=16).contains(&size.len()) && size.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .and_then(|size| u64::from_str_radix(size, 16).ok())
         .ok_or(ChunkedBodyError::Malformed(
             "a chunk size is not hexadecimal",
         ))?;
@@ -581,5 +587,165 @@ mod tests {
     async fn size_hint_is_the_decoded_length() {
         let body = DecodedBody::new(scripted(vec![]), 1234, None);
         assert_eq!(body.size_hint().exact(), Some(1234));
+    }
+
+    const TRAILERS: [&str; 5] = [
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-crc64nvme",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ];
+
+    /// `data` in chunks of `sizes` (used in turn), signed or not, ending
+    /// with `trailers`.
+    fn envelope_of(data: &[u8], sizes: &[usize], signed: bool, trailers: &str) -> Vec<u8> {
+        let extension = if signed {
+            format!(";chunk-signature={}", "0".repeat(64))
+        } else {
+            String::new()
+        };
+        let mut envelope = Vec::new();
+        let mut rest = data;
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, after) = rest.split_at((*size).min(rest.len()));
+            envelope.extend_from_slice(format!("{:x}{extension}\r\n", chunk.len()).as_bytes());
+            envelope.extend_from_slice(chunk);
+            envelope.extend_from_slice(b"\r\n");
+            rest = after;
+        }
+        envelope.extend_from_slice(format!("0{extension}\r\n{trailers}\r\n").as_bytes());
+        envelope
+    }
+
+    /// `data` framed again by the proxy's own aws-chunked encoder.
+    async fn reencode(data: &[u8], chunk_size: u64) -> Bytes {
+        let signer = crate::body::aws_chunked::ChunkSigner::new(
+            [7; 32],
+            "20250101T000000Z".into(),
+            "20250101/us-east-1/s3/aws4_request".into(),
+            "0".repeat(64),
+        );
+        let pieces = vec![Ok(Frame::data(Bytes::copy_from_slice(data)))];
+        let body = crate::body::aws_chunked::AwsChunkedBody::new(
+            scripted(pieces),
+            signer,
+            chunk_size,
+            data.len() as u64,
+        );
+        body.collect().await.unwrap().to_bytes()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// A well-formed envelope decodes to its data whatever the chunk
+        /// sizes, chunk signatures, checksum and framing, and the decoded
+        /// bytes survive the proxy's own encoder and this decoder again.
+        #[test]
+        fn well_formed_envelope_decodes_to_its_data(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            sizes in proptest::collection::vec(1usize..700, 1..4),
+            signed in proptest::prelude::any::<bool>(),
+            trailer in proptest::option::of(proptest::sample::select(TRAILERS.to_vec())),
+            frame in 1usize..600,
+            chunk_size in 1u64..1000,
+        ) {
+            let trailers = trailer.map_or(String::new(), |name| {
+                let value = Checksum::for_trailer(name).unwrap().digest_of(&data);
+                format!("x-amz-trailer-signature:{}\r\n{name}:{value}\r\n", "0".repeat(64))
+            });
+            let envelope = envelope_of(&data, &sizes, signed, &trailers);
+            let declared = data.len() as u64;
+            let runtime = runtime();
+            let decoded = runtime.block_on(decode(&envelope, frame, declared, trailer)).unwrap();
+            proptest::prop_assert_eq!(&decoded[..], &data[..]);
+
+            let encoded = runtime.block_on(reencode(&decoded, chunk_size));
+            let again = runtime.block_on(decode(&encoded, frame, declared, None)).unwrap();
+            proptest::prop_assert_eq!(&again[..], &data[..]);
+        }
+
+        /// A damaged envelope never panics the decoder, and it decodes, if
+        /// at all, to exactly the declared length, the same way in one frame
+        /// as in many, and to bytes that re-encode and decode unchanged.
+        #[test]
+        fn damaged_envelope_fails_cleanly_or_decodes_exactly(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            sizes in proptest::collection::vec(1usize..100, 1..4),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<usize>(), proptest::sample::select(b"0123456789abcdef;=:\r\n x".to_vec())),
+                1..4,
+            ),
+            trailer in proptest::option::of(proptest::sample::select(TRAILERS.to_vec())),
+            declared_offset in -2i64..3,
+            frame in 1usize..64,
+        ) {
+            let trailers = trailer.map_or(String::new(), |name| {
+                let value = Checksum::for_trailer(name).unwrap().digest_of(&data);
+                format!("{name}:{value}\r\n")
+            });
+            let mut envelope = envelope_of(&data, &sizes, false, &trailers);
+            for (position, byte) in edits {
+                let index = position % envelope.len();
+                envelope[index] = byte;
+            }
+            let declared = (data.len() as u64).saturating_add_signed(declared_offset);
+            let runtime = runtime();
+            let cut = runtime.block_on(decode(&envelope, frame, declared, trailer));
+            let whole = runtime.block_on(decode(&envelope, envelope.len(), declared, trailer));
+            proptest::prop_assert_eq!(cut.is_ok(), whole.is_ok());
+            if let (Ok(cut), Ok(whole)) = (cut, whole) {
+                proptest::prop_assert_eq!(&cut, &whole);
+                proptest::prop_assert_eq!(cut.len() as u64, declared);
+                let encoded = runtime.block_on(reencode(&cut, 7));
+                let again = runtime.block_on(decode(&encoded, frame, declared, None)).unwrap();
+                proptest::prop_assert_eq!(&again, &cut);
+            }
+        }
+
+        /// Arbitrary bytes never panic the decoder; a success holds the
+        /// declared length.
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(
+            bytes in proptest::collection::vec(
+                proptest::sample::select(b"0123456789abcdefABCDEF;=:\r\nxyz ".to_vec()),
+                0..200,
+            ),
+            declared in 0u64..16,
+            frame in 1usize..32,
+        ) {
+            if let Ok(decoded) = runtime().block_on(decode(&bytes, frame, declared, None)) {
+                proptest::prop_assert_eq!(decoded.len() as u64, declared);
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_sizes_are_plain_hexadecimal() {
+        assert_eq!(chunk_size(b"1f;chunk-signature=ab").unwrap(), Some(31));
+        assert_eq!(chunk_size(b"0").unwrap(), None);
+        for bad in [&b"+5"[..], b"-1", b"", b"0x10", b"12345678901234567"] {
+            assert!(chunk_size(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[tokio::test]
+    async fn long_chunk_header_is_refused_however_it_is_framed() {
+        let header = format!("5;{}\r\n", "x".repeat(2 * MAX_LINE));
+        let envelope = [header.as_bytes(), b"hello\r\n0\r\n\r\n"].concat();
+        let cut = decode(&envelope, 1024, 5, None).await.unwrap_err();
+        assert!(cut.to_string().contains("too long"), "{cut}");
+        let whole = decode(&envelope, envelope.len(), 5, None).await;
+        assert!(whole.is_err(), "the same line in one frame is read whole");
     }
 }
