@@ -16,7 +16,7 @@ set -euo pipefail
 
 SECONDS_PER_TARGET=${1:-60}
 TOOLCHAIN=${FUZZ_TOOLCHAIN:-nightly}
-TARGETS=(uri_canonical v2_resource aws_chunked_decode)
+TARGETS=(uri_canonical v2_resource aws_chunked_decode framing_watch)
 
 if ! [[ $SECONDS_PER_TARGET =~ ^[1-9][0-9]*$ ]]; then
     echo "usage: $0 [SECONDS_PER_TARGET]  (a whole number of seconds, default 60)" >&2

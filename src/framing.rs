@@ -149,12 +149,19 @@ impl<S: AsyncWrite> AsyncWrite for WatchedIo<S> {
 // === impl FramingWatch ===
 
 impl FramingWatch {
-    fn new(max_headers: usize) -> Self {
+    /// A watch at the start of a connection, parsing heads of up to
+    /// `max_headers` headers.
+    pub fn new(max_headers: usize) -> Self {
         Self {
             state: State::Head(Vec::new()),
             flag: AmbiguousFlag::default(),
             max_headers,
         }
+    }
+
+    /// Whether an ambiguous head was seen.
+    pub fn is_flagged(&self) -> bool {
+        self.flag.is_set()
     }
 
     /// Follows `bytes`, the next bytes the client sent.
