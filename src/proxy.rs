@@ -214,9 +214,13 @@ impl Proxy {
         let settings = &route.route;
         let method = &client_parts.method;
         let internal = settings.is_internal();
-        settings
-            .policy
-            .check(&settings.name, internal, method, &target)?;
+        settings.policy.check(
+            &settings.name,
+            internal,
+            method,
+            &target,
+            &client_parts.headers,
+        )?;
 
         let streamable = target.is_object_upload(method);
         let mode = route.body_mode();
