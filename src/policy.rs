@@ -337,7 +337,7 @@ fn has_dot_segment(path: &str) -> bool {
 
 /// The path with its `.` and `..` segments resolved (RFC 3986 §5.2.4), as
 /// a gateway that resolves them would read it.
-fn resolve_dot_segments(path: &str) -> String {
+pub fn resolve_dot_segments(path: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
     for segment in path.split('/').skip(1) {
         match segment {

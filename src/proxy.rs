@@ -214,6 +214,13 @@ impl Proxy {
         let settings = &route.route;
         let method = &client_parts.method;
         let internal = settings.is_internal();
+        if settings.escaped_by(&self.route_settings, &target.path) {
+            return Err(ProxyError::new(
+                ErrorKind::AccessDenied,
+                "the path's '.' and '..' segments lead out of the route that serves it",
+            )
+            .with_rule(format!("{}.prefix", settings.name)));
+        }
         settings.policy.check(
             &settings.name,
             internal,
