@@ -85,6 +85,12 @@ pub fn forwarded(body: impl ClientBody) -> UpstreamBody {
     }
 }
 
+/// The longest body the proxy takes: 5 TiB, the largest S3 object. A
+/// longer declared length (`Content-Length`, `x-amz-decoded-content-length`)
+/// is a lie or a mistake, and would overflow the aws-chunked framing's
+/// length.
+pub const MAX_BODY_LENGTH: u64 = 5 << 40;
+
 /// The SHA-256 of an empty body, in hex.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -414,6 +420,9 @@ pub async fn prepare(
     limits: &BodyLimits,
 ) -> Result<PreparedBody, ProxyError> {
     let declared = body.size_hint().exact();
+    if declared.is_some_and(|length| length > MAX_BODY_LENGTH) {
+        return Err(too_large(MAX_BODY_LENGTH));
+    }
     let streams = |length: u64| {
         streamable
             && match mode {
@@ -563,6 +572,34 @@ mod tests {
             assert_eq!(mode.as_str().parse::<PayloadMode>(), Ok(mode));
         }
         assert!("streaming-fast".parse::<PayloadMode>().is_err());
+    }
+
+    #[tokio::test]
+    async fn absurd_declared_lengths_are_refused_before_framing() {
+        let limits = BodyLimits {
+            memory_limit: 1024 * 1024,
+            spool_limit: 5 * 1024 * 1024 * 1024,
+            spool_dir: None,
+            chunk_size: 64 * 1024,
+        };
+        for declared in [u64::MAX, u64::MAX - 615, MAX_BODY_LENGTH + 1] {
+            for mode in [
+                PayloadMode::Auto,
+                PayloadMode::Streaming,
+                PayloadMode::Unsigned,
+                PayloadMode::Signed,
+            ] {
+                let body = DecodedBody::new(scripted::scripted(vec![]), declared, None);
+                let refused = prepare(body, mode, true, &limits).await.err();
+                assert_eq!(
+                    refused.map(|error| error.kind()),
+                    Some(ErrorKind::BodyTooLarge),
+                    "{declared} {mode:?}"
+                );
+            }
+        }
+        let largest = aws_chunked::encoded_length(MAX_BODY_LENGTH, 8 * 1024);
+        assert!(largest > MAX_BODY_LENGTH);
     }
 
     #[test]

@@ -8,6 +8,14 @@
 //! unless a route names them by prefix. A refusal is a 403 of the proxy's
 //! own, naming the rule that matched (`route[1].read_only`), and is logged
 //! with it.
+//!
+//! What a request names beyond its path is checked too: the source of a
+//! copy (`x-amz-copy-source`) must be allowed like the target, and a
+//! multi-object delete (`POST ?delete`, whose body names the keys) is
+//! refused on a route limited to some keys. `.` and `..` segments are
+//! refused on a route limited to some buckets or keys, and wherever they
+//! would lead into `/_/`: a gateway that resolves them (s3s-fs does, as a
+//! file path) would act outside what the route allows.
 
 use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
@@ -17,6 +25,32 @@ use crate::rewrite::Target;
 
 /// Where Zenko's internal APIs live: Backbeat, metrics, health checks.
 pub const INTERNAL_PREFIX: &str = "/_/";
+
+/// The header naming the source object of CopyObject and UploadPartCopy.
+const COPY_SOURCE: &str = "x-amz-copy-source";
+
+/// The query parameters of bucket listings (ListObjects V1 and V2,
+/// ListObjectVersions, ListMultipartUploads): on a route with key
+/// prefixes, a bucket GET with any other parameter reads the bucket's
+/// configuration (`?acl`, `?policy`, …), not keys under a prefix.
+const LISTING_PARAMETERS: [&str; 16] = [
+    "list-type",
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "encoding-type",
+    "continuation-token",
+    "fetch-owner",
+    "start-after",
+    "versions",
+    "key-marker",
+    "version-id-marker",
+    "uploads",
+    "upload-id-marker",
+    "max-uploads",
+    "x-id",
+];
 
 /// The restrictions of one route; the default allows all the guard allows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,6 +72,12 @@ struct Access<'a> {
     bucket: Option<String>,
     key: Option<String>,
     list_prefix: Option<&'a str>,
+    /// Whether the query holds only listing parameters.
+    listing: bool,
+    /// A multi-object delete (`?delete`): its body names the keys.
+    deletes_many: bool,
+    /// Whether the path has a `.` or `..` segment.
+    dot_segments: bool,
 }
 
 // === impl AccessPolicy ===
@@ -55,7 +95,8 @@ impl AccessPolicy {
         headers: &HeaderMap,
     ) -> Result<(), ProxyError> {
         let access = Access::of(method, target);
-        if access.internal && !internal_route {
+        let resolves_internal = resolve_dot_segments(&target.path).starts_with(INTERNAL_PREFIX);
+        if (access.internal || resolves_internal) && !internal_route {
             return Err(refuse(
                 ErrorKind::InternalApiRefused,
                 "internal_apis".to_owned(),
@@ -68,18 +109,113 @@ impl AccessPolicy {
         }
         self.check_method(route, access.method)?;
         if access.internal {
+            if access.dot_segments {
+                return Err(refuse(
+                    ErrorKind::InternalApiRefused,
+                    "internal_apis".to_owned(),
+                    "'.' and '..' segments are refused in paths to Zenko's internal APIs",
+                ));
+            }
             return Ok(());
         }
+        if !self.limits_objects() {
+            return Ok(());
+        }
+        self.check_dot_segments(route, &access)?;
         self.check_bucket(route, &access)?;
         self.check_key(route, &access)?;
-        match copy_source(headers) {
-            Some(source) => {
-                let access = Access::copied_from(&source);
-                self.check_bucket(route, &access)?;
-                self.check_key(route, &access)
-            }
-            None => Ok(()),
+        self.check_copy_source(route, method, headers)
+    }
+
+    /// Whether the route is limited to some buckets or keys.
+    fn limits_objects(&self) -> bool {
+        self.buckets.is_some() || self.key_prefixes.is_some()
+    }
+
+    /// The rule a refusal about buckets or keys names.
+    fn object_rule(&self, route: &str) -> String {
+        match self.key_prefixes {
+            Some(_) => format!("{route}.key_prefixes"),
+            None => format!("{route}.buckets"),
         }
+    }
+
+    fn check_dot_segments(&self, route: &str, access: &Access<'_>) -> Result<(), ProxyError> {
+        if !access.dot_segments {
+            return Ok(());
+        }
+        Err(refuse(
+            ErrorKind::KeyForbidden,
+            self.object_rule(route),
+            "'.' and '..' segments are refused on a route limited to some buckets or keys \
+             (a gateway may resolve them to another bucket or key)",
+        ))
+    }
+
+    /// The source of a copy is read with the proxy's credentials: it must
+    /// be allowed as the target is.
+    fn check_copy_source(
+        &self,
+        route: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<(), ProxyError> {
+        let mut values = headers.get_all(COPY_SOURCE).iter();
+        let Some(value) = values.next() else {
+            return Ok(());
+        };
+        let invalid = || {
+            refuse(
+                ErrorKind::KeyForbidden,
+                self.object_rule(route),
+                format!(
+                    "{COPY_SOURCE} must name one bucket and key on a route limited to some \
+                     buckets or keys"
+                ),
+            )
+        };
+        if values.next().is_some() {
+            return Err(invalid());
+        }
+        let raw = value.to_str().map_err(|_| invalid())?;
+        // Gateways read the source two ways: decoded, then cut at '?'
+        // (CloudServer), or cut at '?', then decoded; both must be allowed.
+        let decoded_first = percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| invalid())?;
+        let cut_first = raw.split('?').next().unwrap_or("");
+        let cut_first = percent_decode_str(cut_first)
+            .decode_utf8()
+            .map_err(|_| invalid())?;
+        let decoded_first = decoded_first.split('?').next().unwrap_or("");
+        for source in [decoded_first, &cut_first] {
+            let source = source.strip_prefix('/').unwrap_or(source);
+            let Some((bucket, key)) = source.split_once('/') else {
+                return Err(invalid());
+            };
+            if bucket.is_empty() || key.is_empty() {
+                return Err(invalid());
+            }
+            let access = Access {
+                method,
+                internal: false,
+                bucket: Some(bucket.to_owned()),
+                key: Some(key.to_owned()),
+                list_prefix: None,
+                listing: false,
+                deletes_many: false,
+                dot_segments: has_dot_segment(source),
+            };
+            let named = |error: ProxyError| {
+                let message = format!("copy source: {}", error.message());
+                let rule = error.rule().unwrap_or_default().to_owned();
+                refuse(error.kind(), rule, message)
+            };
+            self.check_dot_segments(route, &access).map_err(named)?;
+            self.check_bucket(route, &access).map_err(named)?;
+            self.check_key(route, &access).map_err(named)?;
+        }
+        Ok(())
     }
 
     fn check_method(&self, route: &str, method: &Method) -> Result<(), ProxyError> {
@@ -128,10 +264,15 @@ impl AccessPolicy {
         };
         let under = |text: &str| prefixes.iter().any(|prefix| text.starts_with(prefix));
         let allowed = match (&access.bucket, &access.key) {
+            // The body names the keys, whatever the path says (CloudServer
+            // takes `POST /bucket/key?delete` for DeleteObjects too).
+            _ if access.deletes_many => false,
             (_, Some(key)) => under(key),
             (Some(_), None) if *access.method == Method::HEAD => true,
             (Some(_), None) => {
-                *access.method == Method::GET && access.list_prefix.is_some_and(under)
+                *access.method == Method::GET
+                    && access.listing
+                    && access.list_prefix.is_some_and(under)
             }
             (None, None) => true,
         };
@@ -139,9 +280,12 @@ impl AccessPolicy {
             return Ok(());
         }
         let message = match &access.key {
+            _ if access.deletes_many => "on this route, multi-object deletes (?delete) are \
+                                         refused: their keys are not checked"
+                .to_owned(),
             Some(key) => format!("key '{key}' is not under the route's key_prefixes"),
-            None => "on this route, a bucket may only be listed with a prefix under the \
-                     route's key_prefixes"
+            None => "on this route, a bucket may only be listed (list parameters only) with \
+                     a prefix under the route's key_prefixes"
                 .to_owned(),
         };
         Err(refuse(
@@ -156,39 +300,14 @@ fn refuse(kind: ErrorKind, rule: String, message: impl Into<String>) -> ProxyErr
     ProxyError::new(kind, message).with_rule(rule)
 }
 
-/// The `x-amz-copy-source` of a copy (`bucket/key` or `/bucket/key`,
-/// percent-encoded, maybe `?versionId=`), decoded.
-fn copy_source(headers: &HeaderMap) -> Option<String> {
-    let mut values = headers.get_all("x-amz-copy-source").iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        // Two sources: none is taken, so no restricted policy allows it.
-        return Some(String::new());
-    }
-    let text = String::from_utf8_lossy(value.as_bytes());
-    let text = text.split_once('?').map_or(&*text, |(path, _)| path);
-    Some(percent_decode_str(text).decode_utf8_lossy().into_owned())
-}
-
 // === impl Access ===
 
 impl<'a> Access<'a> {
-    /// The read side of a copy: its bucket and key, as a GET of the key.
-    fn copied_from(source: &str) -> Access<'static> {
-        let source = source.strip_prefix('/').unwrap_or(source);
-        let (bucket, key) = source.split_once('/').unwrap_or((source, ""));
-        Access {
-            method: &Method::GET,
-            internal: false,
-            bucket: Some(bucket.to_owned()),
-            key: Some(key.to_owned()),
-            list_prefix: None,
-        }
-    }
-
     fn of(method: &'a Method, target: &'a Target) -> Self {
         let internal = target.path.starts_with(INTERNAL_PREFIX);
-        let rest = target.path.trim_start_matches('/');
+        // One slash only: `//bucket/key` names an empty bucket to the
+        // gateway, not `bucket`.
+        let rest = target.path.strip_prefix('/').unwrap_or(&target.path);
         let (bucket, key) = match rest.split_once('/') {
             Some((bucket, key)) => (bucket, Some(key)),
             None => (rest, None),
@@ -200,8 +319,37 @@ impl<'a> Access<'a> {
             bucket: (!bucket.is_empty()).then(|| decode(bucket)),
             key: key.filter(|key| !key.is_empty()).map(decode),
             list_prefix: target.query.get("prefix"),
+            listing: target
+                .query
+                .parameters()
+                .iter()
+                .all(|p| LISTING_PARAMETERS.contains(&p.key.as_str())),
+            deletes_many: *method == Method::POST && target.query.get("delete").is_some(),
+            dot_segments: has_dot_segment(&target.path),
         }
     }
+}
+
+/// Whether a path has a `.` or `..` segment.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
+/// The path with its `.` and `..` segments resolved (RFC 3986 §5.2.4), as
+/// a gateway that resolves them would read it.
+pub fn resolve_dot_segments(path: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/').skip(1) {
+        match segment {
+            "." => {}
+            ".." => {
+                kept.pop();
+            }
+            other => kept.push(other),
+        }
+    }
+    format!("/{}", kept.join("/"))
 }
 
 #[cfg(test)]
@@ -215,9 +363,25 @@ mod tests {
     }
 
     fn refusal(policy: &AccessPolicy, method: &str, uri: &str) -> Option<(ErrorKind, String)> {
+        refusal_with(policy, method, uri, &[])
+    }
+
+    fn refusal_with(
+        policy: &AccessPolicy,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<(ErrorKind, String)> {
         let method: Method = method.parse().unwrap();
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
         policy
-            .check("route[0]", false, &method, &target(uri), &HeaderMap::new())
+            .check("route[0]", false, &method, &target(uri), &map)
             .err()
             .map(|error| (error.kind(), error.rule().unwrap_or_default().to_owned()))
     }
@@ -282,48 +446,6 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_reads_only_from_allowed_buckets_and_keys() {
-        let policy = AccessPolicy {
-            buckets: Some(vec!["photos".into()]),
-            key_prefixes: Some(vec!["public/".into()]),
-            ..AccessPolicy::default()
-        };
-        let method = Method::PUT;
-        let to = target("/photos/public/copy.jpg");
-        let refused = |source: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert("x-amz-copy-source", source.parse().unwrap());
-            policy
-                .check("route[0]", false, &method, &to, &headers)
-                .err()
-                .map(|error| error.kind())
-        };
-        assert_eq!(refused("/photos/public/a.jpg"), None);
-        assert_eq!(refused("photos/public/a%20b.jpg?versionId=3"), None);
-        assert_eq!(
-            refused("/secrets/public/a.jpg"),
-            Some(ErrorKind::BucketForbidden)
-        );
-        assert_eq!(
-            refused("%2Fsecrets%2Fkey"),
-            Some(ErrorKind::BucketForbidden)
-        );
-        assert_eq!(
-            refused("/photos/private/a.jpg"),
-            Some(ErrorKind::KeyForbidden)
-        );
-        assert_eq!(refused("/photos"), Some(ErrorKind::KeyForbidden));
-        let mut two = HeaderMap::new();
-        two.append("x-amz-copy-source", "/photos/public/a".parse().unwrap());
-        two.append("x-amz-copy-source", "/secrets/b".parse().unwrap());
-        let refusal = policy.check("route[0]", false, &method, &to, &two);
-        assert_eq!(
-            refusal.err().map(|e| e.kind()),
-            Some(ErrorKind::BucketForbidden)
-        );
-    }
-
-    #[test]
     fn key_prefixes_limit_objects_and_listings() {
         let reports = AccessPolicy {
             key_prefixes: Some(vec!["reports/".into()]),
@@ -351,5 +473,142 @@ mod tests {
                 "{method} {uri}"
             );
         }
+    }
+
+    fn limited() -> AccessPolicy {
+        AccessPolicy {
+            buckets: Some(vec!["photos".into()]),
+            key_prefixes: Some(vec!["reports/".into()]),
+            ..AccessPolicy::default()
+        }
+    }
+
+    #[test]
+    fn dot_segments_never_lead_outside_the_route() {
+        let limited = limited();
+        for uri in [
+            "/photos/reports/../private/p.txt",
+            "/photos/reports/../../secret/s.txt",
+            "/photos/reports/%2E%2E/%2E%2E/secret/s.txt",
+            "/photos/reports%2F..%2F..%2Fsecret%2Fs.txt",
+            "/photos/reports/./r.txt",
+        ] {
+            for method in ["GET", "PUT", "DELETE"] {
+                let refused = refusal(&limited, method, uri);
+                assert_eq!(
+                    refused,
+                    Some((ErrorKind::KeyForbidden, "route[0].key_prefixes".into())),
+                    "{method} {uri}"
+                );
+            }
+        }
+        assert_eq!(refusal(&limited, "GET", "/photos/reports/a..b/..c"), None);
+        // Into /_/ from any route, and out of an internal route.
+        let open = AccessPolicy::default();
+        assert_eq!(refusal(&open, "GET", "/photos/a/../b"), None);
+        for uri in ["/photos/../_/backbeat/api/x", "/x/%2E%2E/_/metadata/y"] {
+            let refused = refusal(&open, "GET", uri).map(|(kind, _)| kind);
+            assert_eq!(refused, Some(ErrorKind::InternalApiRefused), "{uri}");
+        }
+        let escape = target("/_/backbeat/api/../../metadata/x");
+        let refused = open.check("route[0]", true, &Method::GET, &escape, &HeaderMap::new());
+        assert_eq!(
+            refused.err().map(|e| e.kind()),
+            Some(ErrorKind::InternalApiRefused)
+        );
+    }
+
+    #[test]
+    fn a_leading_double_slash_names_no_bucket() {
+        let photos = AccessPolicy {
+            buckets: Some(vec!["photos".into()]),
+            ..AccessPolicy::default()
+        };
+        let refused = refusal(&photos, "GET", "//photos/a.jpg").map(|(kind, _)| kind);
+        assert_eq!(refused, Some(ErrorKind::BucketForbidden));
+    }
+
+    #[test]
+    fn copy_sources_are_held_to_the_route_too() {
+        let limited = limited();
+        let copy = |source: &str| {
+            refusal_with(
+                &limited,
+                "PUT",
+                "/photos/reports/copy.txt",
+                &[("x-amz-copy-source", source)],
+            )
+            .map(|(kind, _)| kind)
+        };
+        assert_eq!(copy("/photos/reports/r.txt"), None);
+        assert_eq!(copy("photos/reports/r.txt?versionId=3"), None);
+        assert_eq!(copy("photos%2Freports%2Fr.txt"), None);
+        for (source, kind) in [
+            ("/secret/s.txt", ErrorKind::BucketForbidden),
+            ("photos/private/p.txt", ErrorKind::KeyForbidden),
+            ("photos/reports/../private/p.txt", ErrorKind::KeyForbidden),
+            ("photos/reports%3F/../../x", ErrorKind::KeyForbidden),
+            ("%2Fsecret%2Fs.txt", ErrorKind::BucketForbidden),
+            ("//photos/reports/r.txt", ErrorKind::KeyForbidden),
+            ("photos", ErrorKind::KeyForbidden),
+            (
+                "arn:aws:s3:us-east-1:1:accesspoint/ap/object/k",
+                ErrorKind::BucketForbidden,
+            ),
+        ] {
+            assert_eq!(copy(source), Some(kind), "{source}");
+        }
+        // UploadPartCopy names its source the same way.
+        let part = refusal_with(
+            &limited,
+            "PUT",
+            "/photos/reports/big?partNumber=1&uploadId=u",
+            &[("x-amz-copy-source", "secret/s.txt")],
+        );
+        assert_eq!(part.map(|(kind, _)| kind), Some(ErrorKind::BucketForbidden));
+        // An open route copies anything.
+        let open = AccessPolicy::default();
+        let any = [("x-amz-copy-source", "secret/s.txt")];
+        assert_eq!(refusal_with(&open, "PUT", "/photos/x", &any), None);
+    }
+
+    #[test]
+    fn multi_object_deletes_and_bucket_configuration_need_an_open_route() {
+        let limited = limited();
+        for uri in [
+            "/photos?delete",
+            "/photos/reports/x?delete",
+            "/photos/reports/?delete",
+        ] {
+            assert_eq!(
+                refusal(&limited, "POST", uri).map(|(kind, _)| kind),
+                Some(ErrorKind::KeyForbidden),
+                "{uri}"
+            );
+        }
+        for uri in [
+            "/photos?acl&prefix=reports/",
+            "/photos?policy&prefix=reports/",
+            "/photos?location&prefix=reports/",
+        ] {
+            assert_eq!(
+                refusal(&limited, "GET", uri).map(|(kind, _)| kind),
+                Some(ErrorKind::KeyForbidden),
+                "{uri}"
+            );
+        }
+        for uri in [
+            "/photos?list-type=2&prefix=reports/&delimiter=/&max-keys=5",
+            "/photos?versions&prefix=reports/",
+            "/photos?uploads&prefix=reports/",
+            "/photos?prefix=reports/&marker=reports/a",
+        ] {
+            assert_eq!(refusal(&limited, "GET", uri), None, "{uri}");
+        }
+        let photos = AccessPolicy {
+            buckets: Some(vec!["photos".into()]),
+            ..AccessPolicy::default()
+        };
+        assert_eq!(refusal(&photos, "POST", "/photos?delete"), None);
     }
 }

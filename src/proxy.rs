@@ -214,10 +214,20 @@ impl Proxy {
         let settings = &route.route;
         let method = &client_parts.method;
         let internal = settings.is_internal();
-        let headers = &client_parts.headers;
-        settings
-            .policy
-            .check(&settings.name, internal, method, &target, headers)?;
+        if settings.escaped_by(&self.route_settings, &target.path) {
+            return Err(ProxyError::new(
+                ErrorKind::AccessDenied,
+                "the path's '.' and '..' segments lead out of the route that serves it",
+            )
+            .with_rule(format!("{}.prefix", settings.name)));
+        }
+        settings.policy.check(
+            &settings.name,
+            internal,
+            method,
+            &target,
+            &client_parts.headers,
+        )?;
 
         let streamable = target.is_object_upload(method);
         let mode = route.body_mode();

@@ -182,6 +182,19 @@ impl Route {
         path.starts_with(&self.prefix)
     }
 
+    /// Whether `path` leaves this route once its `.` and `..` segments are
+    /// resolved: the first of `routes` serving the resolved path is
+    /// another one. A gateway that resolves them (s3s-fs does) would act
+    /// under that other route's rules.
+    pub fn escaped_by(&self, routes: &[Route], path: &str) -> bool {
+        let resolved = crate::policy::resolve_dot_segments(path);
+        resolved != path
+            && routes
+                .iter()
+                .find(|candidate| candidate.matches(&resolved))
+                .is_some_and(|serving| serving.name != self.name)
+    }
+
     /// Whether this route was configured for Zenko's internal APIs (`/_/`),
     /// which no other route signs for.
     pub fn is_internal(&self) -> bool {
@@ -236,6 +249,35 @@ mod tests {
         assert_eq!(route.region, "us-east-1");
         assert!(route.matches("/_/backbeat/api/metrics/crr/all"));
         assert!(!route.matches("/bucket/_/backbeat/api/"));
+    }
+
+    #[test]
+    fn dot_segments_that_lead_to_another_route_are_seen() {
+        let scratch = RouteConfig {
+            prefix: "/scratch/".into(),
+            upstream: None,
+            signature: None,
+            region: None,
+            payload: None,
+            addressing: None,
+            methods: None,
+            read_only: Some(false),
+            buckets: None,
+            key_prefixes: None,
+            max_body_size: None,
+        };
+        let routes = vec![
+            Route::inherit(0, &scratch, &default_route()),
+            default_route(),
+        ];
+        let open = &routes[0];
+        assert!(open.escaped_by(&routes, "/scratch/../prod/db.dump"));
+        assert!(open.escaped_by(&routes, "/scratch/a/../../prod/x"));
+        assert!(!open.escaped_by(&routes, "/scratch/a/../b"));
+        assert!(!open.escaped_by(&routes, "/scratch/a/./b"));
+        assert!(!open.escaped_by(&routes, "/scratch/plain"));
+        assert!(!routes[1].escaped_by(&routes, "/prod/a/../b"));
+        assert!(routes[1].escaped_by(&routes, "/prod/../scratch/x"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{HeaderValue, header};
@@ -117,7 +118,7 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let permit = settings.connections.try_enter();
+        let mut permit = settings.connections.try_enter();
         let mut refusal = match permit {
             Some(_) => None,
             None => Some(Refusal::TooManyConnections(settings.connections.limit())),
@@ -126,7 +127,10 @@ pub async fn run(
         match connection {
             Connection::Tcp(stream, peer) => {
                 if !shared.client_auth.admits(peer.ip()) {
+                    // A peer outside the networks never holds a place that
+                    // clients of the operator's need.
                     refusal = Some(Refusal::ClientNotAllowed(peer.ip()));
+                    permit = None;
                 }
                 tokio::spawn(Arc::clone(&shared).connection(stream, permit, refusal, watcher));
             }
@@ -181,7 +185,10 @@ impl Shared {
     {
         let (stream, ambiguous) = WatchedIo::new(stream, self.parser_header_count);
         let proxy = Arc::clone(&self.proxy);
+        let arrived = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&arrived);
         let service = service_fn(move |request| {
+            seen.store(true, Ordering::Release);
             let proxy = Arc::clone(&proxy);
             let refusal = match refusal {
                 None if ambiguous.is_set() => Some(Refusal::AmbiguousFraming),
@@ -201,11 +208,35 @@ impl Shared {
             }
         });
         let connection = self.builder.serve_connection(TokioIo::new(stream), service);
-        if let Err(error) = watcher.watch(connection.into_owned()).await {
-            tracing::debug!(%error, "connection ended with an error");
+        let connection: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
+            Box::pin(watcher.watch(connection.into_owned()));
+        match first_request_within(connection, &arrived, HEADER_READ_TIMEOUT).await {
+            Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+            Some(Ok(())) => {}
+            None => tracing::debug!("no request within the header timeout; connection closed"),
         }
         drop(permit);
     }
+}
+
+/// Runs `connection`, dropping it (`None`) when no request has `arrived`
+/// within `limit`. hyper's header timeout starts only once HTTP/1 is
+/// chosen: a connection that sends nothing, half the HTTP/2 preface, or
+/// the preface and no stream would otherwise hold its place for ever.
+async fn first_request_within<F: Future>(
+    connection: F,
+    arrived: &AtomicBool,
+    limit: Duration,
+) -> Option<F::Output> {
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        output = &mut connection => return Some(output),
+        () = tokio::time::sleep(limit) => {}
+    }
+    if !arrived.load(Ordering::Acquire) {
+        return None;
+    }
+    Some(connection.await)
 }
 
 // === impl Refusal ===
@@ -247,4 +278,34 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_a_request_is_dropped_after_the_header_timeout() {
+        let arrived = AtomicBool::new(false);
+        let silent = std::future::pending::<()>();
+        let outcome = first_request_within(silent, &arrived, HEADER_READ_TIMEOUT).await;
+        assert!(outcome.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sent_a_request_lives_on() {
+        let arrived = AtomicBool::new(true);
+        let long = async {
+            tokio::time::sleep(HEADER_READ_TIMEOUT * 10).await;
+            7
+        };
+        let outcome = first_request_within(long, &arrived, HEADER_READ_TIMEOUT).await;
+        assert_eq!(outcome, Some(7));
+        let arrived = AtomicBool::new(false);
+        let quick = async { 8 };
+        assert_eq!(
+            first_request_within(quick, &arrived, HEADER_READ_TIMEOUT).await,
+            Some(8)
+        );
+    }
 }
