@@ -143,6 +143,7 @@ impl Service {
                 .transpose()?,
             connections: InFlight::new(config.max_connections),
             drain_timeout: config.drain_timeout,
+            idle_timeout: config.idle_timeout,
         };
         warn_if_token_in_clear(&config, &local_addr);
         for route in settings

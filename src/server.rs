@@ -16,8 +16,8 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderValue, header};
@@ -27,8 +27,10 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::Holding;
 use crate::client_auth::ClientAuth;
 use crate::error::{ErrorKind, ProxyError};
 use crate::framing::WatchedIo;
@@ -57,6 +59,8 @@ pub struct ServerSettings {
     pub connections: InFlight,
     /// How long requests in flight may take to finish at shutdown.
     pub drain_timeout: Duration,
+    /// How long a connection may stay open between requests.
+    pub idle_timeout: Duration,
 }
 
 /// What every connection task shares.
@@ -66,6 +70,7 @@ struct Shared {
     proxy: Arc<Proxy>,
     client_auth: ClientAuth,
     tls: Option<TlsAcceptor>,
+    idle_timeout: Duration,
 }
 
 /// Why a connection is not served by the proxy.
@@ -101,6 +106,7 @@ pub async fn run(
         proxy,
         client_auth: settings.client_auth,
         tls: settings.tls,
+        idle_timeout: settings.idle_timeout,
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -185,10 +191,10 @@ impl Shared {
     {
         let (stream, ambiguous) = WatchedIo::new(stream, self.parser_header_count);
         let proxy = Arc::clone(&self.proxy);
-        let arrived = Arc::new(AtomicBool::new(false));
-        let seen = Arc::clone(&arrived);
+        let activity = Arc::new(Activity::new());
+        let requests = Arc::clone(&activity);
         let service = service_fn(move |request| {
-            seen.store(true, Ordering::Release);
+            let busy = Activity::start(&requests);
             let proxy = Arc::clone(&proxy);
             let refusal = match refusal {
                 None if ambiguous.is_set() => Some(Refusal::AmbiguousFraming),
@@ -204,39 +210,87 @@ impl Shared {
                         response
                     }
                 };
+                // Busy until the answer's body has gone out.
+                let response = response.map(|body| Holding::new(body, busy));
                 Ok::<_, Infallible>(response)
             }
         });
         let connection = self.builder.serve_connection(TokioIo::new(stream), service);
-        let connection: std::pin::Pin<Box<dyn Future<Output = _> + Send>> =
-            Box::pin(watcher.watch(connection.into_owned()));
-        match first_request_within(connection, &arrived, HEADER_READ_TIMEOUT).await {
-            Some(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
-            Some(Ok(())) => {}
-            None => tracing::debug!("no request within the header timeout; connection closed"),
+        let connection = watcher.watch(connection.into_owned());
+        tokio::select! {
+            outcome = connection => {
+                if let Err(error) = outcome {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            }
+            () = activity.idle(HEADER_READ_TIMEOUT, self.idle_timeout) => {
+                tracing::debug!("connection idle; closed");
+            }
         }
         drop(permit);
     }
 }
 
-/// Runs `connection`, dropping it (`None`) when no request has `arrived`
-/// within `limit`. hyper's header timeout starts only once HTTP/1 is
-/// chosen: a connection that sends nothing, half the HTTP/2 preface, or
-/// the preface and no stream would otherwise hold its place for ever.
-async fn first_request_within<F: Future>(
-    connection: F,
-    arrived: &AtomicBool,
-    limit: Duration,
-) -> Option<F::Output> {
-    let mut connection = std::pin::pin!(connection);
-    tokio::select! {
-        output = &mut connection => return Some(output),
-        () = tokio::time::sleep(limit) => {}
+/// What a connection is doing, for its idle timer: hyper's header timeout
+/// starts only once HTTP/1 is chosen, so a connection that sends nothing,
+/// half the HTTP/2 preface, or an HTTP/2 connection between streams would
+/// otherwise hold its place for ever.
+struct Activity {
+    in_flight: AtomicUsize,
+    served: AtomicBool,
+    idle_since: Mutex<Instant>,
+}
+
+/// A request in flight on a connection; done when dropped.
+struct Busy(Arc<Activity>);
+
+// === impl Activity ===
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            in_flight: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
+            idle_since: Mutex::new(Instant::now()),
+        }
     }
-    if !arrived.load(Ordering::Acquire) {
-        return None;
+
+    fn start(activity: &Arc<Self>) -> Busy {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        activity.served.store(true, Ordering::Release);
+        Busy(Arc::clone(activity))
     }
-    Some(connection.await)
+
+    /// Completes once the connection has had no request in flight for
+    /// `first` before its first request, or `between` after one.
+    async fn idle(&self, first: Duration, between: Duration) {
+        loop {
+            let limit = if self.served.load(Ordering::Acquire) {
+                between
+            } else {
+                first
+            };
+            let wait = if self.in_flight.load(Ordering::Acquire) > 0 {
+                limit
+            } else {
+                let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
+                match limit.checked_sub(since.elapsed()) {
+                    // A first request may come meanwhile and shorten the
+                    // limit: look again after `between` at the latest.
+                    Some(left) if !left.is_zero() => left.min(between),
+                    _ => return,
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 // === impl Refusal ===
@@ -284,28 +338,26 @@ pub async fn shutdown_signal() {
 mod tests {
     use super::*;
 
+    const FIRST: Duration = HEADER_READ_TIMEOUT;
+    const BETWEEN: Duration = Duration::from_secs(60);
+
     #[tokio::test(start_paused = true)]
-    async fn a_connection_without_a_request_is_dropped_after_the_header_timeout() {
-        let arrived = AtomicBool::new(false);
-        let silent = std::future::pending::<()>();
-        let outcome = first_request_within(silent, &arrived, HEADER_READ_TIMEOUT).await;
-        assert!(outcome.is_none());
+    async fn a_connection_without_a_request_is_idle_after_the_header_timeout() {
+        let activity = Activity::new();
+        let started = tokio::time::Instant::now();
+        activity.idle(FIRST, BETWEEN).await;
+        assert_eq!(started.elapsed().as_secs(), FIRST.as_secs());
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_connection_that_sent_a_request_lives_on() {
-        let arrived = AtomicBool::new(true);
-        let long = async {
-            tokio::time::sleep(HEADER_READ_TIMEOUT * 10).await;
-            7
-        };
-        let outcome = first_request_within(long, &arrived, HEADER_READ_TIMEOUT).await;
-        assert_eq!(outcome, Some(7));
-        let arrived = AtomicBool::new(false);
-        let quick = async { 8 };
-        assert_eq!(
-            first_request_within(quick, &arrived, HEADER_READ_TIMEOUT).await,
-            Some(8)
-        );
+    async fn a_request_in_flight_keeps_the_connection_however_long() {
+        let activity = Arc::new(Activity::new());
+        let busy = Activity::start(&activity);
+        let idle = activity.idle(FIRST, BETWEEN);
+        assert!(tokio::time::timeout(BETWEEN * 10, idle).await.is_err());
+        drop(busy);
+        let started = tokio::time::Instant::now();
+        activity.idle(FIRST, BETWEEN).await;
+        assert_eq!(started.elapsed().as_secs(), BETWEEN.as_secs());
     }
 }

@@ -570,3 +570,41 @@ async fn tls_request(
         .map_err(|e| e.to_string())?;
     Ok(response.status().as_u16())
 }
+
+#[tokio::test]
+async fn idle_connections_are_closed_http1_and_h2c() {
+    let gateway = recorder(Duration::ZERO).await;
+    let proxy = TestProxy::from_toml(&recorder_config(&gateway, "idle_timeout = \"1s\"")).await;
+
+    // HTTP/1.1 keep-alive: answered, then closed once idle.
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let request = "GET /bucket/key HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the idle connection stayed open");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // h2c: one request, then the connection ends by itself.
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::builder()
+        .uri(proxy.url("/bucket/key"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response);
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    assert!(ended.is_ok(), "the idle h2c connection stayed open");
+}
