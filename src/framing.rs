@@ -167,35 +167,41 @@ impl FramingWatch {
     /// Follows `bytes`, the next bytes the client sent.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let used = match &mut self.state {
+            let (used, complete) = match &mut self.state {
                 State::Off => return,
                 State::Body(left) | State::ChunkData(left) => {
                     let used = (*left).min(bytes.len() as u64);
                     *left -= used;
-                    used as usize
+                    (used as usize, *left == 0)
                 }
-                State::Head(head) => match take_through(head, bytes, b"\r\n\r\n", MAX_HEAD) {
-                    Some(used) => used,
+                // Empty lines before a request line are skipped, as
+                // parsers do.
+                State::Head(head) if head.is_empty() && matches!(bytes[0], b'\r' | b'\n') => {
+                    (1, false)
+                }
+                State::Head(head) => match take_part(head, bytes, MAX_HEAD, 2, head_end) {
+                    Some(step) => step,
                     None => return self.state = State::Off,
                 },
                 State::ChunkSize(line) | State::Trailer(line) => {
-                    match take_through(line, bytes, b"\n", MAX_LINE) {
-                        Some(used) => used,
+                    match take_part(line, bytes, MAX_LINE, 0, line_end) {
+                        Some(step) => step,
                         None => return self.state = State::Off,
                     }
                 }
             };
             bytes = &bytes[used..];
-            self.advance();
+            if complete {
+                self.advance();
+            }
         }
     }
 
-    /// Moves on when the current part is complete.
+    /// Moves on from a part just completed.
     fn advance(&mut self) {
         let next = match &self.state {
-            State::Head(head) if head.ends_with(b"\r\n\r\n") => match self.framing_of(head) {
-                Framing::None => State::Head(Vec::new()),
-                Framing::Length(0) => State::Head(Vec::new()),
+            State::Head(head) => match self.framing_of(head) {
+                Framing::None | Framing::Length(0) => State::Head(Vec::new()),
                 Framing::Length(length) => State::Body(length),
                 Framing::Chunked => State::ChunkSize(Vec::new()),
                 Framing::Ambiguous => {
@@ -204,16 +210,16 @@ impl FramingWatch {
                 }
                 Framing::Unknown => State::Off,
             },
-            State::Body(0) => State::Head(Vec::new()),
-            State::ChunkData(0) => State::ChunkSize(Vec::new()),
-            State::ChunkSize(line) if line.ends_with(b"\n") => match chunk_size(line) {
+            State::Body(_) => State::Head(Vec::new()),
+            State::ChunkData(_) => State::ChunkSize(Vec::new()),
+            State::ChunkSize(line) => match chunk_size(line) {
                 Some(0) => State::Trailer(Vec::new()),
                 Some(size) => State::ChunkData(size.saturating_add(2)),
                 None => State::Off,
             },
             State::Trailer(line) if line == b"\r\n" || line == b"\n" => State::Head(Vec::new()),
-            State::Trailer(line) if line.ends_with(b"\n") => State::Trailer(Vec::new()),
-            _ => return,
+            State::Trailer(_) => State::Trailer(Vec::new()),
+            State::Off => State::Off,
         };
         self.state = next;
     }
@@ -225,7 +231,8 @@ impl FramingWatch {
             Ok(httparse::Status::Complete(_)) => {}
             _ => return Framing::Unknown,
         }
-        if request.version != Some(1) {
+        // HTTP/1.0 and 1.1 frame bodies alike (1.0 with Content-Length).
+        if !matches!(request.version, Some(0 | 1)) {
             return Framing::Unknown;
         }
         let values = |name: &str| -> Vec<&[u8]> {
@@ -251,25 +258,53 @@ impl FramingWatch {
     }
 }
 
-/// Appends `bytes` to `part` up to and including the first `end` (which
-/// may straddle earlier bytes); returns how many bytes were taken, or
-/// `None` when all were taken without reaching `end` and `part` is over
-/// `limit`.
-fn take_through(part: &mut Vec<u8>, bytes: &[u8], end: &[u8], limit: usize) -> Option<usize> {
-    let start = part.len().saturating_sub(end.len() - 1);
-    let searched = part.len();
-    let room = limit.saturating_sub(part.len()).max(1);
+/// Appends `bytes` to `part` up to the end `find` finds (it may start in
+/// the last `lookback` bytes already taken); returns how many bytes were
+/// taken and whether the part is complete, or `None` when the part grew to
+/// `limit` without an end.
+fn take_part(
+    part: &mut Vec<u8>,
+    bytes: &[u8],
+    limit: usize,
+    lookback: usize,
+    find: fn(&[u8]) -> Option<usize>,
+) -> Option<(usize, bool)> {
+    let taken = part.len();
+    let start = taken.saturating_sub(lookback);
+    let room = limit.saturating_sub(taken).max(1);
     let window = &bytes[..bytes.len().min(room)];
     part.extend_from_slice(window);
-    match part[start..].windows(end.len()).position(|w| w == end) {
-        Some(at) => {
-            let through = start + at + end.len();
-            part.truncate(through);
-            Some(through - searched)
+    match find(&part[start..]) {
+        Some(end) if start + end > taken => {
+            part.truncate(start + end);
+            Some((start + end - taken, true))
         }
-        None if part.len() >= limit => None,
-        None => Some(window.len()),
+        _ if part.len() >= limit => None,
+        _ => Some((window.len(), false)),
     }
+}
+
+/// Where a head ends: after its empty line (CRLF or a bare LF, as
+/// parsers accept).
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().enumerate().find_map(|(at, byte)| {
+        if *byte != b'\n' {
+            return None;
+        }
+        match bytes.get(at + 1..) {
+            Some([b'\n', ..]) => Some(at + 2),
+            Some([b'\r', b'\n', ..]) => Some(at + 3),
+            _ => None,
+        }
+    })
+}
+
+/// Where a line ends: after its LF.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .iter()
+        .position(|byte| *byte == b'\n')
+        .map(|at| at + 1)
 }
 
 fn chunk_size(line: &[u8]) -> Option<u64> {
@@ -338,6 +373,18 @@ mod tests {
     }
 
     #[test]
+    fn bare_lf_heads_and_http_1_0_are_followed_too() {
+        let after_http_1_0 = b"GET /b/first HTTP/1.0\nConnection: keep-alive\n\n\
+            PUT /b/k HTTP/1.1\nContent-Length: 6\nTransfer-Encoding: chunked\n\n0\n\n";
+        assert_eq!(every_split(after_http_1_0), vec![true; 6]);
+        let after_a_body = b"\r\nPUT /b/a HTTP/1.0\r\nContent-Length: 2\r\n\r\nab\
+            PUT /b/k HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx";
+        assert_eq!(every_split(after_a_body), vec![true; 6]);
+        let plain = b"GET / HTTP/1.0\n\nGET / HTTP/1.1\nHost: x\n\n";
+        assert_eq!(every_split(plain), vec![false; 6]);
+    }
+
+    #[test]
     fn what_cannot_be_followed_ends_the_watch_unflagged() {
         let http2 =
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";
@@ -352,11 +399,11 @@ mod tests {
     }
 
     #[test]
-    fn take_through_finds_an_end_split_across_reads() {
+    fn take_part_finds_an_end_split_across_reads() {
         let mut part = b"GET / HTTP/1.1\r\n\r".to_vec();
         assert_eq!(
-            take_through(&mut part, b"\nrest", b"\r\n\r\n", 100),
-            Some(1)
+            take_part(&mut part, b"\nrest", 100, 2, head_end),
+            Some((1, true))
         );
         assert!(part.ends_with(b"\r\n\r\n"));
     }

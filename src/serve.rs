@@ -254,6 +254,15 @@ async fn credentials_and_demo(
     Ok((credentials, source, Some(demo)))
 }
 
+/// How clients reach the listener: `https://` when it speaks TLS.
+fn listen_url(local_addr: &ListenAddr, tls: bool) -> String {
+    let url = local_addr.url();
+    match url.strip_prefix("http://") {
+        Some(rest) if tls => format!("https://{rest}"),
+        _ => url,
+    }
+}
+
 /// A token sent over plain HTTP beyond loopback can be read on the way.
 fn warn_if_token_in_clear(config: &Config, local_addr: &ListenAddr) {
     if config.client_auth.token.is_some() && config.listener_tls.is_none() && !local_addr.is_local()
@@ -289,6 +298,6 @@ fn log_startup(
         access_key_id = credentials.access_key_id(),
         credentials = %source,
         "zenko-signing-proxy listening on {}",
-        local_addr.url()
+        listen_url(local_addr, config.listener_tls.is_some())
     );
 }
