@@ -42,19 +42,20 @@ pin_project! {
     }
 }
 
-/// Where in the request stream the next byte falls.
-#[derive(Debug)]
+/// Where in the request stream the next byte falls. The bytes of the
+/// head or line being read are in [`FramingWatch::part`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Inside a head: the bytes so far.
-    Head(Vec<u8>),
+    /// Inside a head.
+    Head,
     /// Inside a body of known length: bytes left.
     Body(u64),
-    /// Inside a chunk-size line: the bytes so far.
-    ChunkSize(Vec<u8>),
+    /// Inside a chunk-size line.
+    ChunkSize,
     /// Inside a chunk's data and its CRLF: bytes left.
     ChunkData(u64),
-    /// Inside the trailer section: the current line so far.
-    Trailer(Vec<u8>),
+    /// Inside the trailer section.
+    Trailer,
     /// No longer followed.
     Off,
 }
@@ -72,6 +73,8 @@ enum Framing {
 #[derive(Debug)]
 pub struct FramingWatch {
     state: State,
+    /// The head or line being read; kept between requests.
+    part: Vec<u8>,
     flag: AmbiguousFlag,
     max_headers: usize,
 }
@@ -153,7 +156,8 @@ impl FramingWatch {
     /// `max_headers` headers.
     pub fn new(max_headers: usize) -> Self {
         Self {
-            state: State::Head(Vec::new()),
+            state: State::Head,
+            part: Vec::new(),
             flag: AmbiguousFlag::default(),
             max_headers,
         }
@@ -167,68 +171,76 @@ impl FramingWatch {
     /// Follows `bytes`, the next bytes the client sent.
     pub fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let (used, complete) = match &mut self.state {
+            let step = match &mut self.state {
                 State::Off => return,
                 State::Body(left) | State::ChunkData(left) => {
                     let used = (*left).min(bytes.len() as u64);
                     *left -= used;
-                    (used as usize, *left == 0)
+                    Some((used as usize, *left == 0))
                 }
                 // Empty lines before a request line are skipped, as
                 // parsers do.
-                State::Head(head) if head.is_empty() && matches!(bytes[0], b'\r' | b'\n') => {
-                    (1, false)
+                State::Head if self.part.is_empty() && matches!(bytes[0], b'\r' | b'\n') => {
+                    Some((1, false))
                 }
-                State::Head(head) => match take_part(head, bytes, MAX_HEAD, 2, head_end) {
-                    Some(step) => step,
-                    None => return self.state = State::Off,
-                },
-                State::ChunkSize(line) | State::Trailer(line) => {
-                    match take_part(line, bytes, MAX_LINE, 0, line_end) {
-                        Some(step) => step,
-                        None => return self.state = State::Off,
-                    }
+                State::Head => take_part(&mut self.part, bytes, MAX_HEAD, 2, head_end),
+                State::ChunkSize | State::Trailer => {
+                    take_part(&mut self.part, bytes, MAX_LINE, 0, line_end)
                 }
+            };
+            let Some((used, complete)) = step else {
+                self.state = State::Off;
+                return;
             };
             bytes = &bytes[used..];
             if complete {
-                self.advance();
+                self.state = self.next_state();
+                self.part.clear();
             }
         }
     }
 
-    /// Moves on from a part just completed.
-    fn advance(&mut self) {
-        let next = match &self.state {
-            State::Head(head) => match self.framing_of(head) {
-                Framing::None | Framing::Length(0) => State::Head(Vec::new()),
+    /// The state after the part just completed.
+    fn next_state(&self) -> State {
+        match self.state {
+            State::Head => match self.framing_of(&self.part) {
+                Framing::None | Framing::Length(0) => State::Head,
                 Framing::Length(length) => State::Body(length),
-                Framing::Chunked => State::ChunkSize(Vec::new()),
+                Framing::Chunked => State::ChunkSize,
                 Framing::Ambiguous => {
                     self.flag.set();
                     State::Off
                 }
                 Framing::Unknown => State::Off,
             },
-            State::Body(_) => State::Head(Vec::new()),
-            State::ChunkData(_) => State::ChunkSize(Vec::new()),
-            State::ChunkSize(line) => match chunk_size(line) {
-                Some(0) => State::Trailer(Vec::new()),
+            State::Body(_) => State::Head,
+            State::ChunkData(_) => State::ChunkSize,
+            State::ChunkSize => match chunk_size(&self.part) {
+                Some(0) => State::Trailer,
                 Some(size) => State::ChunkData(size.saturating_add(2)),
                 None => State::Off,
             },
-            State::Trailer(line) if line == b"\r\n" || line == b"\n" => State::Head(Vec::new()),
-            State::Trailer(_) => State::Trailer(Vec::new()),
+            State::Trailer if self.part == b"\r\n" || self.part == b"\n" => State::Head,
+            State::Trailer => State::Trailer,
             State::Off => State::Off,
-        };
-        self.state = next;
+        }
     }
 
     fn framing_of(&self, head: &[u8]) -> Framing {
-        let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
-        let mut request = httparse::Request::new(&mut headers);
+        // Most heads fit the array on the stack; the others get a vector
+        // as large as the parser's limit.
+        let mut few = [httparse::EMPTY_HEADER; 32];
+        let mut many = Vec::new();
+        let mut request = httparse::Request::new(&mut few);
         match request.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
+            Err(httparse::Error::TooManyHeaders) => {
+                many.resize(self.max_headers, httparse::EMPTY_HEADER);
+                request = httparse::Request::new(&mut many);
+                if !matches!(request.parse(head), Ok(httparse::Status::Complete(_))) {
+                    return Framing::Unknown;
+                }
+            }
             _ => return Framing::Unknown,
         }
         // HTTP/1.0 and 1.1 frame bodies alike (1.0 with Content-Length).
@@ -373,6 +385,19 @@ mod tests {
     }
 
     #[test]
+    fn heads_with_many_headers_are_parsed_too() {
+        let mut head = b"PUT /b/k HTTP/1.1\r\n".to_vec();
+        for index in 0..60 {
+            head.extend_from_slice(format!("x-amz-meta-{index}: v\r\n").as_bytes());
+        }
+        let mut ambiguous = head.clone();
+        ambiguous.extend_from_slice(b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx");
+        assert_eq!(every_split(&ambiguous), vec![true; 6]);
+        head.extend_from_slice(b"Content-Length: 1\r\n\r\nx");
+        assert_eq!(every_split(&head), vec![false; 6]);
+    }
+
+    #[test]
     fn bare_lf_heads_and_http_1_0_are_followed_too() {
         let after_http_1_0 = b"GET /b/first HTTP/1.0\nConnection: keep-alive\n\n\
             PUT /b/k HTTP/1.1\nContent-Length: 6\nTransfer-Encoding: chunked\n\n0\n\n";
@@ -395,7 +420,7 @@ mod tests {
         let endless = vec![b'a'; MAX_HEAD + 10];
         let mut watch = FramingWatch::new(100);
         watch.feed(&endless);
-        assert!(matches!(watch.state, State::Off));
+        assert_eq!(watch.state, State::Off);
     }
 
     #[test]
