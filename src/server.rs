@@ -73,6 +73,16 @@ struct Shared {
     idle_timeout: Duration,
 }
 
+/// What the server decided for a new connection.
+struct Admission {
+    /// Its place among `max_connections`; none when refused.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Why it is not served by the proxy, if it is not.
+    refusal: Option<Refusal>,
+    /// The graceful-shutdown watch.
+    watcher: Watcher,
+}
+
 /// Why a connection is not served by the proxy.
 #[derive(Clone, Copy)]
 enum Refusal {
@@ -124,24 +134,19 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let mut permit = settings.connections.try_enter();
-        let mut refusal = match permit {
-            Some(_) => None,
-            None => Some(Refusal::TooManyConnections(settings.connections.limit())),
+        let peer = match &connection {
+            Connection::Tcp(_, peer) => Some(peer.ip()),
+            Connection::Unix(_) => None,
         };
         let watcher = graceful.watcher();
+        let admission =
+            Admission::decide(&settings.connections, &shared.client_auth, peer, watcher);
         match connection {
-            Connection::Tcp(stream, peer) => {
-                if !shared.client_auth.admits(peer.ip()) {
-                    // A peer outside the networks never holds a place that
-                    // clients of the operator's need.
-                    refusal = Some(Refusal::ClientNotAllowed(peer.ip()));
-                    permit = None;
-                }
-                tokio::spawn(Arc::clone(&shared).connection(stream, permit, refusal, watcher));
+            Connection::Tcp(stream, _) => {
+                tokio::spawn(Arc::clone(&shared).connection(stream, admission));
             }
             Connection::Unix(stream) => {
-                tokio::spawn(Arc::clone(&shared).plain(stream, permit, refusal, watcher));
+                tokio::spawn(Arc::clone(&shared).plain(stream, admission));
             }
         }
     }
@@ -160,35 +165,30 @@ pub async fn run(
 
 impl Shared {
     /// A TCP connection: through the TLS handshake when configured.
-    async fn connection<S>(
-        self: Arc<Self>,
-        stream: S,
-        permit: Option<OwnedSemaphorePermit>,
-        refusal: Option<Refusal>,
-        watcher: Watcher,
-    ) where
+    async fn connection<S>(self: Arc<Self>, stream: S, admission: Admission)
+    where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Some(acceptor) = self.tls.clone() else {
-            return self.plain(stream, permit, refusal, watcher).await;
+            return self.plain(stream, admission).await;
         };
         match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => self.plain(stream, permit, refusal, watcher).await,
+            Ok(Ok(stream)) => self.plain(stream, admission).await,
             Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
             Err(_) => tracing::debug!("TLS handshake timed out"),
         }
     }
 
     /// Serves one connection with the proxy, or with its refusal.
-    async fn plain<S>(
-        self: Arc<Self>,
-        stream: S,
-        permit: Option<OwnedSemaphorePermit>,
-        refusal: Option<Refusal>,
-        watcher: Watcher,
-    ) where
+    async fn plain<S>(self: Arc<Self>, stream: S, admission: Admission)
+    where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let Admission {
+            permit,
+            refusal,
+            watcher,
+        } = admission;
         let (stream, ambiguous) = WatchedIo::new(stream, self.parser_header_count);
         let proxy = Arc::clone(&self.proxy);
         let activity = Arc::new(Activity::new());
@@ -290,6 +290,38 @@ impl Drop for Busy {
     fn drop(&mut self) {
         *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+// === impl Admission ===
+
+impl Admission {
+    /// A place when there is one, and a peer (TCP) inside the networks. A
+    /// peer outside them never holds a place that the operator's clients
+    /// need.
+    fn decide(
+        connections: &InFlight,
+        auth: &ClientAuth,
+        peer: Option<IpAddr>,
+        watcher: Watcher,
+    ) -> Self {
+        if let Some(address) = peer.filter(|address| !auth.admits(*address)) {
+            return Self {
+                permit: None,
+                refusal: Some(Refusal::ClientNotAllowed(address)),
+                watcher,
+            };
+        }
+        let permit = connections.try_enter();
+        let refusal = match permit {
+            Some(_) => None,
+            None => Some(Refusal::TooManyConnections(connections.limit())),
+        };
+        Self {
+            permit,
+            refusal,
+            watcher,
+        }
     }
 }
 
