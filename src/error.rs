@@ -86,6 +86,7 @@ pub struct ProxyError {
     kind: ErrorKind,
     message: String,
     rule: Option<String>,
+    route: Option<String>,
 }
 
 // === impl ErrorKind ===
@@ -174,7 +175,20 @@ impl ProxyError {
             kind,
             message: message.into(),
             rule: None,
+            route: None,
         }
+    }
+
+    /// The same error, raised on the route with this prefix (for the
+    /// access log and metrics).
+    pub fn on_route(mut self, prefix: impl Into<String>) -> Self {
+        self.route.get_or_insert_with(|| prefix.into());
+        self
+    }
+
+    /// The prefix of the route the error was raised on, if it had one.
+    pub fn route(&self) -> Option<&str> {
+        self.route.as_deref()
     }
 
     /// The same error, naming the config rule that refused the request

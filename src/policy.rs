@@ -127,6 +127,11 @@ impl AccessPolicy {
         self.check_copy_source(route, method, headers)
     }
 
+    /// Whether the policy narrows anything a copy could read through.
+    pub fn restricts(&self) -> bool {
+        self.methods.is_some() || self.read_only || self.limits_objects()
+    }
+
     /// Whether the route is limited to some buckets or keys.
     fn limits_objects(&self) -> bool {
         self.buckets.is_some() || self.key_prefixes.is_some()
@@ -294,6 +299,38 @@ impl AccessPolicy {
             message,
         ))
     }
+}
+
+/// The paths a copy reads, in the strict form routes are matched on: the
+/// `x-amz-copy-source` cut at `?` and, where it differs, cut at an encoded
+/// `%3F` (a gateway that decodes first cuts there). None without a copy
+/// source; a source that is not a path is refused.
+pub fn copy_source_paths(
+    headers: &HeaderMap,
+    plus: crate::uri::PlusInPath,
+) -> Result<Vec<String>, ProxyError> {
+    let Some(value) = headers.get(COPY_SOURCE) else {
+        return Ok(Vec::new());
+    };
+    let unreadable = || {
+        ProxyError::new(
+            ErrorKind::InvalidRequest,
+            format!("{COPY_SOURCE} is not a bucket and key"),
+        )
+    };
+    let raw = value.to_str().map_err(|_| unreadable())?;
+    let raw = raw.strip_prefix('/').unwrap_or(raw);
+    let cut = raw.split('?').next().unwrap_or("");
+    let encoded_mark = cut.to_ascii_lowercase().find("%3f").unwrap_or(cut.len());
+    let mut paths = Vec::new();
+    for source in [cut, &cut[..encoded_mark]] {
+        let path =
+            crate::uri::canonical_path(&format!("/{source}"), plus).map_err(|_| unreadable())?;
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    Ok(paths)
 }
 
 fn refuse(kind: ErrorKind, rule: String, message: impl Into<String>) -> ProxyError {

@@ -31,6 +31,7 @@ use crate::credentials::Credentials;
 use crate::error::{ErrorKind, ProxyError};
 use crate::guard::Guard;
 use crate::limits::{HeadLimits, InFlight};
+use crate::policy::copy_source_paths;
 use crate::rewrite::{self, Target};
 use crate::route::{Addressing, Route, SignatureVersion};
 use crate::sign::v2::V2Signer;
@@ -71,6 +72,9 @@ pub struct Proxy {
     plus_in_path: PlusInPath,
     body_limits: BodyLimits,
     idle_timeout: Duration,
+    /// Whether any route limits methods, buckets or keys (copy sources are
+    /// then checked against the route that serves them).
+    restricted: bool,
     client: UpstreamClient,
     request_ids: RequestIds,
 }
@@ -103,7 +107,9 @@ impl Proxy {
         client: UpstreamClient,
     ) -> Arc<Self> {
         let routes = Generation::new(&settings.routes, credentials);
+        let restricted = settings.routes.iter().any(|route| route.policy.restricts());
         Arc::new(Self {
+            restricted,
             guard: settings.guard,
             head_limits: settings.head_limits,
             requests: InFlight::new(settings.max_requests),
@@ -168,7 +174,12 @@ impl Proxy {
                     crate::metrics::METRICS.signing_failures.inc();
                 }
                 log_refusal(&error, &method, &path);
-                error.into_response(&request_id)
+                let route = error.route().map(|prefix| RouteTaken(prefix.to_owned()));
+                let mut response = error.into_response(&request_id);
+                if let Some(route) = route {
+                    response.extensions_mut().insert(route);
+                }
+                response
             }
         };
         let record = AccessRecord {
@@ -211,23 +222,23 @@ impl Proxy {
             IdleTimeout::new(client_body, self.idle_timeout).boxed_unsync()
         };
         let route = self.route_for(&target.path)?;
+        let prefix = route.route.prefix.clone();
+        self.forward_on(route, client_parts, client_body, target)
+            .await
+            .map_err(|error| error.on_route(prefix))
+    }
+
+    /// The rest of [`Proxy::forward`], once the route is known.
+    async fn forward_on(
+        &self,
+        route: RouteRef,
+        client_parts: Parts,
+        client_body: body::UpstreamBody,
+        target: Target,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
         let settings = &route.route;
         let method = &client_parts.method;
-        let internal = settings.is_internal();
-        if settings.escaped_by(&self.route_settings, &target.path) {
-            return Err(ProxyError::new(
-                ErrorKind::AccessDenied,
-                "the path's '.' and '..' segments lead out of the route that serves it",
-            )
-            .with_rule(format!("{}.prefix", settings.name)));
-        }
-        settings.policy.check(
-            &settings.name,
-            internal,
-            method,
-            &target,
-            &client_parts.headers,
-        )?;
+        self.check_access(settings, method, &target, &client_parts.headers)?;
 
         let streamable = target.is_object_upload(method);
         let mode = route.body_mode();
@@ -239,7 +250,20 @@ impl Proxy {
             return Err(body::too_large(limit).with_rule(rule));
         }
         let limits = self.body_limits.capped(settings.max_body_size);
-        let prepared = body::prepare(client_body, mode, streamable, &limits).await?;
+        let prepared = body::prepare(client_body, mode, streamable, &limits)
+            .await
+            .map_err(|error| {
+                // A body of unknown length stopped by the route's limit.
+                let by_route = settings
+                    .max_body_size
+                    .is_some_and(|limit| limit <= self.body_limits.spool_limit);
+                match error.kind() {
+                    ErrorKind::BodyTooLarge if by_route => {
+                        error.with_rule(format!("{}.max_body_size", settings.name))
+                    }
+                    _ => error,
+                }
+            })?;
         let upstream = &route.route.upstream;
         let addressing = route.route.addressing;
         let mut parts =
@@ -275,6 +299,49 @@ impl Proxy {
         let route = RouteTaken(route.route.prefix.clone());
         response.extensions_mut().insert(route);
         Ok(response)
+    }
+
+    /// Refuses what the route's policy forbids: the request itself, and
+    /// the source of a copy, which must be readable through the route that
+    /// serves its path.
+    fn check_access(
+        &self,
+        route: &Route,
+        method: &http::Method,
+        target: &Target,
+        headers: &http::HeaderMap,
+    ) -> Result<(), ProxyError> {
+        if route.escaped_by(&self.route_settings, &target.path) {
+            return Err(ProxyError::new(
+                ErrorKind::AccessDenied,
+                "the path's '.' and '..' segments lead out of the route that serves it",
+            )
+            .with_rule(format!("{}.prefix", route.name)));
+        }
+        let internal = route.is_internal();
+        route
+            .policy
+            .check(&route.name, internal, method, target, headers)?;
+        if !self.restricted {
+            return Ok(());
+        }
+        for path in copy_source_paths(headers, self.plus_in_path)? {
+            let source = Target {
+                path,
+                query: crate::uri::Query::default(),
+            };
+            let serving = self.route_for(&source.path)?;
+            let serving = &serving.route;
+            let read = &http::Method::GET;
+            let no_headers = http::HeaderMap::new();
+            self.check_access(serving, read, &source, &no_headers)
+                .map_err(|error| {
+                    let message = format!("copy source: {}", error.message());
+                    let rule = error.rule().unwrap_or_default().to_owned();
+                    ProxyError::new(error.kind(), message).with_rule(rule)
+                })?;
+        }
+        Ok(())
     }
 
     /// Signs requests that start from now on with `credentials`; requests

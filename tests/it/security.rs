@@ -293,7 +293,8 @@ fn a_policy_refusal_is_logged_with_its_rule() {
         dir.path(),
         "proxy.toml",
         &format!(
-            "listen = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:{}\"\nread_only = true\n{}",
+            "listen = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:{}\"\nread_only = true\n{}\n\
+             [[route]]\nprefix = \"/ro/\"\n",
             crate::support::closed_port(),
             credentials_table("AKIDLOG", "log-secret")
         ),
@@ -304,6 +305,8 @@ fn a_policy_refusal_is_logged_with_its_rule() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let reply = runtime.block_on(send("DELETE", &url, &[], ""));
     assert_eq!(reply.error_code().as_deref(), Some("ProxyAccessDenied"));
+    let on_route = runtime.block_on(send("PUT", &proxy.url("/ro/key"), &[], "x"));
+    assert_eq!(on_route.error_code().as_deref(), Some("ProxyAccessDenied"));
     // SIGTERM, so that the log writer flushes before the process ends.
     proxy.signal("TERM");
     let (_, log) = proxy.wait_exit(Duration::from_secs(20));
@@ -313,6 +316,15 @@ fn a_policy_refusal_is_logged_with_its_rule() {
         .unwrap_or_else(|| panic!("no refusal logged: {log}"));
     assert!(line.contains("rule=\"default.read_only\""), "{line}");
     assert!(line.contains("ProxyAccessDenied"), "{line}");
+    // The access line names the route that refused, not the default one.
+    let access = log
+        .lines()
+        .find(|line| line.contains("PUT") && line.contains("status=403"))
+        .unwrap_or_else(|| panic!("no access line for the PUT: {log}"));
+    assert!(
+        access.contains("route=\"/ro/\"") || access.contains("route=/ro/"),
+        "{access}"
+    );
     assert!(!log.contains("log-secret"));
 }
 
@@ -373,6 +385,11 @@ async fn a_route_body_limit_refuses_before_anything_is_stored() {
     let pieces = vec![bytes::Bytes::from(vec![b'c'; 1000]); 3];
     let reply = send_chunked("PUT", &chunked, &[], pieces).await;
     assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(
+        reply.text().contains("route[0].max_body_size"),
+        "{}",
+        reply.text()
+    );
     for key in ["declared", "chunked"] {
         let url = proxy.url(&format!("/{bucket}/small/{key}"));
         assert_eq!(send("HEAD", &url, &[], "").await.status, 404, "{key}");
@@ -607,4 +624,49 @@ async fn idle_connections_are_closed_http1_and_h2c() {
     drop(response);
     let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
     assert!(ended.is_ok(), "the idle h2c connection stayed open");
+}
+
+#[tokio::test]
+async fn a_copy_source_is_held_to_the_route_that_serves_it() {
+    let gateway = Gateway::s3s().await;
+    let bucket = unique_name("copies");
+    let open = TestProxy::start(&gateway, "").await;
+    assert_eq!(
+        send("PUT", &open.url(&format!("/{bucket}")), &[], "")
+            .await
+            .status,
+        200
+    );
+    for key in ["private/p", "kp/no/x", "kp/ok/x"] {
+        let put = send("PUT", &open.url(&format!("/{bucket}/{key}")), &[], key).await;
+        assert_eq!(put.status, 200, "{}", put.text());
+    }
+    // The default route is open; two routes narrow what may be read.
+    let config = format!(
+        "{}\n[[route]]\nprefix = \"/{bucket}/private/\"\nmethods = [\"PUT\"]\n\
+         [[route]]\nprefix = \"/{bucket}/kp/\"\nkey_prefixes = [\"kp/ok/\"]\n",
+        gateway.proxy_config(&gateway.secret_key)
+    );
+    let proxy = TestProxy::from_toml(&config).await;
+    let copy = |source: String| {
+        let url = proxy.url(&format!("/{bucket}/public/copy"));
+        async move { send("PUT", &url, &[("x-amz-copy-source", &source)], "").await }
+    };
+
+    let refused = copy(format!("/{bucket}/private/p")).await;
+    assert_eq!(refused.error_code().as_deref(), Some("ProxyAccessDenied"));
+    assert!(refused.text().contains("copy source"), "{}", refused.text());
+    assert!(
+        refused.text().contains("route[0].methods"),
+        "{}",
+        refused.text()
+    );
+    let refused = copy(format!("{bucket}/kp/no/x?versionId=null")).await;
+    assert_eq!(refused.error_code().as_deref(), Some("ProxyKeyForbidden"));
+    let encoded = copy(format!("/{bucket}/kp%2Fno%2Fx")).await;
+    assert_eq!(encoded.error_code().as_deref(), Some("ProxyKeyForbidden"));
+    let copied = copy(format!("/{bucket}/kp/ok/x")).await;
+    assert_eq!(copied.status, 200, "{}", copied.text());
+    let read = send("GET", &open.url(&format!("/{bucket}/public/copy")), &[], "").await;
+    assert_eq!(&read.body[..], b"kp/ok/x");
 }
