@@ -112,12 +112,35 @@ pub fn demo_credentials() -> Credentials {
     Credentials::new(access_key_id, secret, None)
 }
 
+/// What the listener asks of clients beyond a plain request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientNeeds {
+    /// The listener speaks TLS.
+    pub tls: bool,
+    /// Every request needs the proxy's token.
+    pub token: bool,
+}
+
 /// The commands to try, printed when the demo starts.
-pub fn try_it(proxy: &ListenAddr, data_dir: &Path) -> String {
+pub fn try_it(proxy: &ListenAddr, data_dir: &Path, needs: ClientNeeds) -> String {
+    let scheme = if needs.tls { "https" } else { "http" };
     let base = match proxy {
-        ListenAddr::Tcp(address) => format!("http://{address}"),
+        ListenAddr::Tcp(address) => format!("{scheme}://{address}"),
         ListenAddr::Unix(path) => format!("--unix-socket {} http://localhost", path.display()),
     };
+    let mut notes = String::new();
+    if needs.tls {
+        notes.push_str(
+            "The listener speaks TLS: add --cacert with the CA of tls_cert (and --cert and \
+             --key with tls_client_ca).\n",
+        );
+    }
+    if needs.token {
+        notes.push_str(
+            "The listener wants its token: add -H @FILE, FILE holding the line \
+             'X-Proxy-Token: <client_token>'.\n",
+        );
+    }
     format!(
         "\nThe proxy is serving in front of an embedded demo S3 server (s3s-fs, data in {dir}).\n\
          It checks every signature; the proxy signs for you. Try, in another terminal:\n\n  \
@@ -126,7 +149,7 @@ pub fn try_it(proxy: &ListenAddr, data_dir: &Path) -> String {
          curl {base}/{DEMO_BUCKET}/hello.txt\n  \
          curl '{base}/{DEMO_BUCKET}?list-type=2'\n  \
          curl -X DELETE {base}/{DEMO_BUCKET}/hello.txt\n\n\
-         Stop with Ctrl-C.\n",
+         {notes}Stop with Ctrl-C.\n",
         dir = data_dir.display(),
     )
 }
@@ -146,10 +169,19 @@ mod tests {
     #[test]
     fn try_it_names_the_proxy_address() {
         let tcp = ListenAddr::parse("127.0.0.1:7070").unwrap();
-        let text = try_it(&tcp, Path::new("/tmp/x"));
+        let plain = ClientNeeds::default();
+        let text = try_it(&tcp, Path::new("/tmp/x"), plain);
         assert!(text.contains("curl http://127.0.0.1:7070/demo/hello.txt"));
+        assert!(!text.contains("X-Proxy-Token"));
+        let both = ClientNeeds {
+            tls: true,
+            token: true,
+        };
+        let text = try_it(&tcp, Path::new("/tmp/x"), both);
+        assert!(text.contains("curl https://127.0.0.1:7070/demo/hello.txt"));
+        assert!(text.contains("X-Proxy-Token") && text.contains("--cacert"));
         let unix = ListenAddr::parse("unix:/tmp/p.sock").unwrap();
-        let text = try_it(&unix, Path::new("/tmp/x"));
+        let text = try_it(&unix, Path::new("/tmp/x"), plain);
         assert!(text.contains("curl --unix-socket /tmp/p.sock http://localhost/demo/hello.txt"));
     }
 }

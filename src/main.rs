@@ -86,7 +86,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(error) => return fail(1, &chain(&error)),
     };
     if let Some(demo) = service.demo() {
-        println!("{}", demo::try_it(service.listen_addr(), demo.data_dir()));
+        let banner = demo::try_it(
+            service.listen_addr(),
+            demo.data_dir(),
+            service.client_needs(),
+        );
+        println!("{banner}");
     }
     service.run(server::shutdown_signal()).await;
     ExitCode::SUCCESS

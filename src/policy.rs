@@ -289,8 +289,9 @@ impl AccessPolicy {
                                          refused: their keys are not checked"
                 .to_owned(),
             Some(key) => format!("key '{key}' is not under the route's key_prefixes"),
-            None => "on this route, a bucket may only be listed (list parameters only) with \
-                     a prefix under the route's key_prefixes"
+            None => "on this route, a request on the bucket itself is refused, except HEAD \
+                     and a listing (list parameters only) with a prefix under the route's \
+                     key_prefixes"
                 .to_owned(),
         };
         Err(refuse(

@@ -59,6 +59,7 @@ pub struct Service {
     reload: ReloadSource,
     hangup: HangupSignal,
     server: ServerSettings,
+    client_needs: crate::demo::ClientNeeds,
     proxy: Arc<Proxy>,
     local_addr: ListenAddr,
     upstream: Upstream,
@@ -109,6 +110,7 @@ impl Service {
                             address: ListenAddr::Tcp(address),
                             source,
                         })?;
+                let address = listener.local_addr().unwrap_or(address);
                 tracing::info!(admin = %address, "admin endpoints on http://{address}");
                 let upstreams = routes.iter().map(|route| route.upstream.clone()).collect();
                 Some((listener, upstreams))
@@ -169,6 +171,10 @@ impl Service {
             credential_expiry: credentials.expires(),
             reload: ReloadSource::default(),
             hangup,
+            client_needs: crate::demo::ClientNeeds {
+                tls: config.listener_tls.is_some(),
+                token: config.client_auth.token.is_some(),
+            },
             server,
             proxy,
             local_addr,
@@ -193,6 +199,11 @@ impl Service {
     /// The gateway requests go to.
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
+    }
+
+    /// What clients must bring beyond a plain request (TLS, the token).
+    pub fn client_needs(&self) -> crate::demo::ClientNeeds {
+        self.client_needs
     }
 
     /// The embedded demo upstream, when one was started.

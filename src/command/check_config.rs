@@ -28,6 +28,10 @@ pub fn run(args: &CheckConfigArgs) -> Result<Outcome, CommandError> {
         )
         .any(|upstream| upstream.scheme().as_str() == "https");
     UpstreamClient::new(config.timeouts, &config.tls, needs_tls)?;
+    // And the listener's TLS files, as `serve` reads them.
+    if let Some(tls) = &config.listener_tls {
+        tls.acceptor()?;
+    }
     Ok(Outcome::printed(describe(&config, &credentials, &source)))
 }
 
@@ -37,11 +41,32 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
     let upstream = config
         .upstream
         .as_ref()
-        .map(|upstream| format!("\"{upstream}\""))
-        .unwrap_or_else(|| "# none: serve needs --upstream".to_owned());
+        .map(|upstream| format!("upstream = \"{upstream}\""))
+        .unwrap_or_else(|| {
+            "# upstream: none; serve needs --upstream (demo builds start their own gateway)"
+                .to_owned()
+        });
     let _ = writeln!(text, "listen = \"{}\"", config.listen);
     let _ = writeln!(text, "allow_remote = {}", config.allow_remote);
-    let _ = writeln!(text, "upstream = {upstream}");
+    let _ = writeln!(
+        text,
+        "unix_socket_mode = \"{:04o}\"",
+        config.unix_socket_mode
+    );
+    if let Some(admin) = config.admin_listen {
+        let _ = writeln!(text, "admin_listen = \"{admin}\"");
+    }
+    let _ = writeln!(
+        text,
+        "allowed_hosts = {}",
+        toml_list(config.allowed_hosts.clone())
+    );
+    let _ = writeln!(
+        text,
+        "allowed_origins = {}",
+        toml_list(config.allowed_origins.clone())
+    );
+    let _ = writeln!(text, "{upstream}");
     let _ = writeln!(text, "signature = \"{}\"", config.signature.as_str());
     let _ = writeln!(text, "region = \"{}\"", config.region);
     let _ = writeln!(text, "payload = \"{}\"", config.payload.as_str());
@@ -77,6 +102,7 @@ pub fn describe(config: &Config, credentials: &Credentials, source: &CredentialS
         "drain_timeout = \"{}\"",
         duration(config.drain_timeout)
     );
+    let _ = writeln!(text, "idle_timeout = \"{}\"", duration(config.idle_timeout));
     if let Some((cert, key)) = &config.tls.client_identity {
         let _ = writeln!(text, "client_cert = \"{}\"", cert.display());
         let _ = writeln!(text, "client_key = \"{}\"", key.display());

@@ -154,12 +154,29 @@ fn printable(content_type: &str, body: &[u8]) -> String {
 fn xml_element(text: &str, tag: &str) -> Option<String> {
     let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
     let end = text[start..].find(&format!("</{tag}>"))? + start;
-    Some(text[start..end].to_owned())
+    Some(xml_unescape(&text[start..end]))
+}
+
+/// The five XML entities, back to their characters (`&amp;` last).
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_messages_are_unescaped() {
+        let xml = "<Error><Code>ProxyBodyTooLarge</Code>\
+                   <Message>the proxy&apos;s limit &lt;1 KiB&gt; &amp;c</Message></Error>";
+        let message = xml_element(xml, "Message").unwrap();
+        assert_eq!(message, "the proxy's limit <1 KiB> &c");
+    }
 
     #[test]
     fn json_answers_are_pretty_printed() {
