@@ -120,11 +120,11 @@ pub struct ConfigArgs {
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
 
-    /// Signature of the default route: v4 or v2 [default: v4].
+    /// Signature of the default route: v4 or v2 [default: the config's, else v4].
     #[arg(long, value_name = "VERSION")]
     pub signature: Option<String>,
 
-    /// Region in the signature's scope [default: us-east-1].
+    /// Region in the signature's scope [default: the config's, else us-east-1].
     #[arg(long, value_name = "REGION")]
     pub region: Option<String>,
 

@@ -148,6 +148,7 @@ impl Service {
             idle_timeout: config.idle_timeout,
         };
         warn_if_token_in_clear(&config, &local_addr);
+        warn_if_local_clients_refused(&config, &local_addr);
         for route in settings
             .routes
             .iter()
@@ -271,6 +272,21 @@ fn listen_url(local_addr: &ListenAddr, tls: bool) -> String {
     match url.strip_prefix("http://") {
         Some(rest) if tls => format!("https://{rest}"),
         _ => url,
+    }
+}
+
+/// A loopback listener whose `allowed_clients` leaves out loopback refuses
+/// every client it can have.
+fn warn_if_local_clients_refused(config: &Config, local_addr: &ListenAddr) {
+    if let ListenAddr::Tcp(address) = local_addr
+        && address.ip().is_loopback()
+        && !config.client_auth.admits(address.ip())
+    {
+        tracing::warn!(
+            listen = %local_addr,
+            "allowed_clients leaves out loopback, the only clients this listener can have: \
+             every request will be refused"
+        );
     }
 }
 

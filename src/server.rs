@@ -332,7 +332,9 @@ impl Refusal {
         match self {
             Self::TooManyConnections(limit) => ProxyError::new(
                 ErrorKind::TooManyConnections,
-                format!("the proxy already serves {limit} connections (max_connections)"),
+                format!(
+                    "the proxy already serves as many connections as it takes ({limit}, max_connections)"
+                ),
             ),
             Self::ClientNotAllowed(address) => ClientAuth::refusal(address),
             Self::AmbiguousFraming => ProxyError::new(
