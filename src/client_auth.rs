@@ -120,7 +120,7 @@ mod tests {
     fn auth() -> ClientAuth {
         ClientAuth {
             allowed_clients: vec![
-                "192.0.2.0/24".parse().unwrap(),
+                "198.51.100.0/24".parse().unwrap(),
                 "2001:db8::/32".parse().unwrap(),
             ],
             token: Some(Token::new("0123456789abcdef0123\n").unwrap()),
@@ -138,12 +138,12 @@ mod tests {
     #[test]
     fn only_peers_inside_the_networks_are_admitted() {
         let auth = auth();
-        for peer in ["192.0.2.7", "2001:db8::1", "::ffff:192.0.2.9"] {
+        for peer in ["198.51.100.7", "2001:db8::1", "::ffff:198.51.100.9"] {
             assert!(auth.admits(peer.parse().unwrap()), "{peer}");
         }
         for peer in [
-            "198.51.100.1",
-            "10.0.0.1",
+            "203.0.113.1",
+            "203.0.113.200",
             "2001:db9::1",
             "127.0.0.1",
             "::1",
@@ -158,7 +158,7 @@ mod tests {
         assert!(auth.admits("127.0.0.1".parse().unwrap()));
         assert!(auth.admits("::1".parse().unwrap()));
         assert!(auth.admits("::ffff:127.0.0.1".parse().unwrap()));
-        assert!(!auth.admits("192.0.2.7".parse().unwrap()));
+        assert!(!auth.admits("198.51.100.7".parse().unwrap()));
     }
 
     #[test]

@@ -860,14 +860,14 @@ mod tests {
         );
         let config = parse(
             "listen = \"0.0.0.0:7070\"\nallow_remote = true\n\
-             allowed_clients = [\"10.1.0.0/16\", \"192.0.2.10\"]\n\
+             allowed_clients = [\"198.51.100.0/25\", \"203.0.113.10\"]\n\
              client_token = \"0123456789abcdef-token\"",
         )
         .unwrap();
         assert!(config.allow_remote);
-        assert!(config.client_auth.admits("10.1.200.3".parse().unwrap()));
-        assert!(config.client_auth.admits("192.0.2.10".parse().unwrap()));
-        assert!(!config.client_auth.admits("192.0.2.11".parse().unwrap()));
+        assert!(config.client_auth.admits("198.51.100.100".parse().unwrap()));
+        assert!(config.client_auth.admits("203.0.113.10".parse().unwrap()));
+        assert!(!config.client_auth.admits("203.0.113.11".parse().unwrap()));
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub(super) fn check_remote(
     if auth.allowed_clients.is_empty() {
         problems.push(format!(
             "allowed_clients: {listen} is not a loopback address; list the client networks \
-             that may connect (CIDR, like \"10.1.0.0/16\")"
+             that may connect (CIDR, like \"198.51.100.0/24\")"
         ));
     }
     let client_certificates = tls.is_some_and(|tls| tls.client_ca.is_some());
@@ -234,7 +234,7 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     }
     text.parse::<std::net::IpAddr>()
         .map(ipnet::IpNet::from)
-        .map_err(|_| format!("'{text}' is not a network like \"10.1.0.0/16\" or an address"))
+        .map_err(|_| format!("'{text}' is not a network like \"198.51.100.0/24\" or an address"))
 }
 
 fn parse_methods(names: &[String]) -> Result<Vec<Method>, String> {

@@ -123,7 +123,7 @@ async fn requests_with_the_token_are_signed_for_a_verifying_gateway() {
 #[tokio::test]
 async fn peers_outside_allowed_clients_get_403_and_reach_nothing() {
     let gateway = recorder(Duration::ZERO).await;
-    let outside = recorder_config(&gateway, "allowed_clients = [\"192.0.2.0/24\"]");
+    let outside = recorder_config(&gateway, "allowed_clients = [\"198.51.100.0/24\"]");
     let proxy = TestProxy::from_toml(&outside).await;
     let reply = send("GET", &proxy.url("/bucket/key"), &[], "").await;
     assert_eq!(reply.status, 403);
