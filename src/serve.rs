@@ -45,6 +45,9 @@ pub enum ServeError {
     /// The TLS client cannot be set up (no roots, a bad `ca_file`).
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The listener's TLS cannot be set up from its files.
+    #[error("tls_cert, tls_key, tls_client_ca: cannot serve TLS")]
+    ListenerTls(#[source] TlsError),
     /// The embedded demo upstream cannot start.
     #[error("cannot start the embedded demo upstream")]
     Demo(#[source] std::io::Error),
@@ -71,7 +74,10 @@ pub struct Service {
 impl ServeError {
     /// Whether the operator's configuration is at fault (exit code 64).
     pub fn is_config_error(&self) -> bool {
-        matches!(self, Self::Credentials(_) | Self::NoUpstream | Self::Tls(_))
+        matches!(
+            self,
+            Self::Credentials(_) | Self::NoUpstream | Self::Tls(_) | Self::ListenerTls(_)
+        )
     }
 }
 
@@ -142,7 +148,8 @@ impl Service {
                 .listener_tls
                 .as_ref()
                 .map(ListenerTls::acceptor)
-                .transpose()?,
+                .transpose()
+                .map_err(ServeError::ListenerTls)?,
             connections: InFlight::new(config.max_connections),
             drain_timeout: config.drain_timeout,
             idle_timeout: config.idle_timeout,
