@@ -93,6 +93,9 @@ pin_project! {
         #[pin]
         inner: B,
         watch: Arc<SendWatch>,
+        // The reader's waker and the `SourceWaker` made for it, reused
+        // while the reader polls with the same waker.
+        wakers: Option<(Waker, Waker)>,
     }
 }
 
@@ -114,6 +117,7 @@ impl SendWatch {
         let body = Watched {
             inner,
             watch: Arc::clone(&watch),
+            wakers: None,
         };
         (body, watch)
     }
@@ -141,11 +145,16 @@ impl<B: Body> Body for Watched<B> {
         let this = self.project();
         // The source wakes through `SourceWaker`, which records that it
         // has something again even when the reader does not poll at once.
-        let waker = Waker::from(Arc::new(SourceWaker {
-            watch: Arc::clone(this.watch),
-            reader: cx.waker().clone(),
-        }));
-        let polled = this.inner.poll_frame(&mut Context::from_waker(&waker));
+        let reused = matches!(this.wakers, Some((reader, _)) if reader.will_wake(cx.waker()));
+        if !reused {
+            let ours = Waker::from(Arc::new(SourceWaker {
+                watch: Arc::clone(this.watch),
+                reader: cx.waker().clone(),
+            }));
+            *this.wakers = Some((cx.waker().clone(), ours));
+        }
+        let (_, waker) = this.wakers.as_ref().expect("set above");
+        let polled = this.inner.poll_frame(&mut Context::from_waker(waker));
         let waiting = polled.is_pending();
         this.watch
             .waiting_for_source
