@@ -920,6 +920,7 @@ mod tests {
     fn policy_and_limit_problems_name_their_key() {
         let found = problems(
             "methods = [\"TRACE\"]\nmax_header_count = 5\nmax_uri_length = \"1MiB\"\n\
+             max_connections = \"1KiB\"\n\
              tls_client_ca = \"/ca.pem\"\n\
              [[route]]\nprefix = \"/_/backbeat/\"\nbuckets = [\"b\"]\n\
              [[route]]\nprefix = \"/x/\"\nmax_body_size = \"lots\"",
@@ -928,6 +929,7 @@ mod tests {
             "methods:",
             "max_header_count:",
             "max_uri_length:",
+            "max_connections:",
             "tls_client_ca:",
             "route[0].buckets:",
             "route[1].max_body_size:",

@@ -12,9 +12,11 @@
 //!   listen address, or one of `allowed_hosts`;
 //! - a client without the proxy's token, when one is configured (see
 //!   [`crate::client_auth`]; client addresses are checked per connection);
-//! - request smuggling shapes: two `Content-Length` headers, or one beside
-//!   `Transfer-Encoding`, or `chunked` given twice (hyper itself refuses
-//!   obsolete line folding and differing lengths);
+//! - request smuggling shapes in the headers it is handed: two
+//!   `Content-Length` headers, or one beside `Transfer-Encoding`, or
+//!   `chunked` given twice. hyper's HTTP/1 parser hides the first two, so
+//!   for HTTP/1 they are caught on the wire by [`crate::framing`]; hyper
+//!   itself refuses obsolete line folding and differing lengths;
 //! - methods S3 does not use (`TRACE`, `CONNECT`, unknown ones), and an
 //!   `Expect` other than `100-continue`.
 //!

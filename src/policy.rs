@@ -375,8 +375,12 @@ fn has_dot_segment(path: &str) -> bool {
 }
 
 /// The path with its `.` and `..` segments resolved (RFC 3986 §5.2.4), as
-/// a gateway that resolves them would read it.
-pub fn resolve_dot_segments(path: &str) -> String {
+/// a gateway that resolves them would read it; borrowed when it has none
+/// (nearly every request).
+pub fn resolve_dot_segments(path: &str) -> std::borrow::Cow<'_, str> {
+    if !has_dot_segment(path) {
+        return std::borrow::Cow::Borrowed(path);
+    }
     let mut kept: Vec<&str> = Vec::new();
     for segment in path.split('/').skip(1) {
         match segment {
@@ -387,7 +391,7 @@ pub fn resolve_dot_segments(path: &str) -> String {
             other => kept.push(other),
         }
     }
-    format!("/{}", kept.join("/"))
+    std::borrow::Cow::Owned(format!("/{}", kept.join("/")))
 }
 
 #[cfg(test)]

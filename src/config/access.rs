@@ -139,10 +139,19 @@ pub(super) fn limits(
     table: &mut toml::Table,
     problems: &mut Problems,
 ) -> (HeadLimits, usize, usize) {
-    let mut count = |key: &str, default: usize, range: std::ops::RangeInclusive<usize>| {
+    // Byte limits take units ("32KiB"); counts are plain integers.
+    let mut limit = |key: &str, default: usize, range: std::ops::RangeInclusive<usize>| {
+        let bytes = key.ends_with("_bytes") || key.ends_with("_length");
         let value = problems
             .take::<toml::Value>(table, key)
-            .and_then(|value| problems.check(key, parse_size(&value)))
+            .and_then(|value| {
+                let parsed = match value {
+                    toml::Value::Integer(count) if count >= 0 => Ok(count as u64),
+                    other if bytes => parse_size(&other),
+                    other => Err(format!("{other} is not a whole number")),
+                };
+                problems.check(key, parsed)
+            })
             .map_or(default, |value| value as usize);
         if !range.contains(&value) {
             problems.push(format!(
@@ -154,28 +163,28 @@ pub(super) fn limits(
         value
     };
     let head = HeadLimits {
-        max_header_count: count(
+        max_header_count: limit(
             "max_header_count",
             limits::DEFAULT_MAX_HEADER_COUNT,
             16..=1000,
         ),
-        max_header_bytes: count(
+        max_header_bytes: limit(
             "max_header_bytes",
             limits::DEFAULT_MAX_HEADER_BYTES,
             1024..=256 * 1024,
         ),
-        max_uri_length: count(
+        max_uri_length: limit(
             "max_uri_length",
             limits::DEFAULT_MAX_URI_LENGTH,
             1024..=limits::DEFAULT_MAX_URI_LENGTH,
         ),
     };
-    let connections = count(
+    let connections = limit(
         "max_connections",
         limits::DEFAULT_MAX_CONNECTIONS,
         1..=1_000_000,
     );
-    let requests = count("max_requests", limits::DEFAULT_MAX_REQUESTS, 1..=1_000_000);
+    let requests = limit("max_requests", limits::DEFAULT_MAX_REQUESTS, 1..=1_000_000);
     (head, connections, requests)
 }
 
